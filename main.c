@@ -1,0 +1,92 @@
+/* main.c — only starts things: reads the subcommand and the config, opens
+ * the store, and hands over to the server or to a store command. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "proxy/model.h"
+#include "proxy/server.h"
+#include "store/store.h"
+
+static int open_store(const struct config *cfg, struct store **st)
+{
+	struct store_opts o = { .dir = cfg->serverdir, .map_size = cfg->map_size, .max_readers = 0 };
+	int rc = store_open(&o, st);
+	if (rc)
+		log_err("cannot open the store in '%s': %s", cfg->serverdir, err_str(rc));
+	return rc;
+}
+
+static int cmd_init(const struct config *cfg)
+{
+	struct store *st = NULL;
+	int rc = open_store(cfg, &st);
+	if (!rc) {
+		rc = model_init(st, cfg);
+		if (rc == ERR_EXISTS)
+			log_err("serverdir '%s' is already initialized", cfg->serverdir);
+		else if (rc)
+			log_err("cannot initialize '%s': %s", cfg->serverdir, err_str(rc));
+	}
+	store_close(st);
+	return rc;
+}
+
+static int cmd_serve(const struct config *cfg)
+{
+	struct store *st = NULL;
+	bool inited = false;
+	uint64_t removed = 0;
+	int rc = open_store(cfg, &st);
+	if (rc)
+		return rc;
+	if ((rc = model_is_initialized(st, &inited)))
+		goto out;
+	if (!inited && (rc = model_init(st, cfg))) {
+		log_err("cannot initialize '%s': %s", cfg->serverdir, err_str(rc));
+		goto out;
+	}
+	if ((rc = store_sweep_orphans(st, &removed))) {
+		log_err("cannot sweep unfinished uploads: %s", err_str(rc));
+		goto out;
+	}
+	if (removed)
+		log_info("removed %llu chunks of unfinished uploads", (unsigned long long)removed);
+	rc = server_run(cfg, st);
+out:
+	store_close(st);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct config *cfg = NULL;
+	int level, rc;
+	if (config_load(argc, argv, &cfg) != ERR_OK)
+		return 2;
+	if (cfg->cmd == CMD_HELP) {
+		config_free(cfg);
+		return 0;
+	}
+	if (cfg->cmd == CMD_VERSION) {
+		printf("devpi-like %s\n", DEVPI_LIKE_VERSION);
+		config_free(cfg);
+		return 0;
+	}
+	if (log_parse_level(cfg->log_level, &level) != ERR_OK) {
+		fprintf(stderr, "devpi-like: invalid --log-level '%s'\n", cfg->log_level);
+		config_free(cfg);
+		return 2;
+	}
+	log_set_level(level);
+	if (cfg->cmd == CMD_SERVE && log_set_access_file(cfg->access_log) != ERR_OK) {
+		fprintf(stderr, "devpi-like: cannot open access log '%s'\n", cfg->access_log);
+		config_free(cfg);
+		return 2;
+	}
+	rc = cfg->cmd == CMD_INIT ? cmd_init(cfg) : cmd_serve(cfg);
+	config_free(cfg);
+	return rc ? 1 : 0;
+}

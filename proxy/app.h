@@ -1,0 +1,38 @@
+/* app.h — the server's shared context and the per-thread worker.
+ *
+ * struct app is built once at start-up and read by every worker thread; the
+ * only fields that change afterwards are atomics (serial, connection count).
+ * struct worker is one event loop thread.
+ */
+#ifndef PROXY_APP_H
+#define PROXY_APP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+struct store;
+struct event_base;
+
+struct app {
+	const struct config *cfg;
+	struct store *store;
+	char uuid[33];                  /* node uuid, 32 hex chars */
+	uint8_t secret[32];             /* token signing key */
+	_Atomic int64_t serial;         /* last committed serial (-1 empty) */
+	atomic_uint nconns;             /* open connections, all workers */
+	int listen_port;                /* the port actually bound */
+};
+
+struct worker {
+	struct app *app;
+	struct event_base *base;
+	int index;
+};
+
+/* Records a serial that has just been committed (monotonic max). */
+void app_note_serial(struct app *a, int64_t serial);
+
+#endif

@@ -1,0 +1,248 @@
+/* h_files.c — stored files at their +f paths (API.md 3.1, 3.2) and the
+ * PEP 658 `.metadata` files beside wheels.
+ *
+ * The file record says which blob holds the bytes; the body is sent chunk
+ * by chunk as the connection's output drains (on_writable), each chunk read
+ * under its own short read transaction, so a large file never sits in
+ * memory and no transaction stays open while the client is slow.
+ */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "inherit/filename.h"
+#include "proxy/app.h"
+#include "proxy/conn.h"
+#include "proxy/handlers.h"
+#include "proxy/model.h"
+#include "proxy/web.h"
+#include "store/store.h"
+
+#define SEND_AHEAD (512u * 1024)
+
+struct fstream {
+	uint64_t blob_id;
+	uint64_t pos, end;          /* byte range still to send: [pos, end) */
+};
+
+static void fs_pump(struct req *r)
+{
+	struct fstream *fs = r->hctx;
+	while (fs->pos < fs->end && resp_pending(r) < SEND_AHEAD) {
+		struct store_txn *t = NULL;
+		const void *p;
+		size_t len;
+		uint32_t idx = (uint32_t)(fs->pos / STORE_CHUNK_SIZE);
+		size_t within = (size_t)(fs->pos % STORE_CHUNK_SIZE);
+		int rc = store_read_begin(r->app->store, &t);
+		if (!rc)
+			rc = store_chunk_get(t, fs->blob_id, idx, &p, &len);
+		if (!rc && within >= len)
+			rc = ERR_CORRUPT;
+		if (rc) {
+			store_abort(t);
+			log_err("cannot read chunk %u of blob %" PRIu64 " for '%s': %s", idx, fs->blob_id, r->rawpath,
+				err_str(rc));
+			resp_abort_stream(r);
+			return;
+		}
+		size_t take = len - within;
+		if (take > fs->end - fs->pos)
+			take = (size_t)(fs->end - fs->pos);
+		resp_write(r, (const char *)p + within, take);
+		store_abort(t);
+		fs->pos += take;
+	}
+	if (fs->pos >= fs->end)
+		resp_end(r);
+}
+
+static void fs_close(struct req *r)
+{
+	xfree(r->hctx);
+	r->hctx = NULL;
+}
+
+static const struct req_hooks fs_hooks = { NULL, NULL, fs_pump, fs_close };
+
+/* Parses a single "bytes=a-b" range against size.  0 = no (usable) range,
+ * 1 = range set, -1 = unsatisfiable. */
+static int parse_range(const char *v, size_t n, uint64_t size, uint64_t *start, uint64_t *end)
+{
+	char tmp[128];
+	if (n < 7 || n >= sizeof tmp || strncasecmp(v, "bytes=", 6) != 0)
+		return 0;
+	memcpy(tmp, v + 6, n - 6);
+	tmp[n - 6] = '\0';
+	if (strchr(tmp, ','))
+		return 0;       /* multiple ranges: send the whole file */
+	char *dash = strchr(tmp, '-');
+	if (!dash)
+		return 0;
+	*dash = '\0';
+	char *a = tmp, *b = dash + 1, *e;
+	if (!*a) {
+		if (!*b)
+			return 0;
+		unsigned long long suffix = strtoull(b, &e, 10);
+		if (*e || *b == '-' || *b == '+')
+			return 0;
+		if (suffix == 0 || size == 0)
+			return -1;
+		*start = suffix >= size ? 0 : size - suffix;
+		*end = size;
+		return 1;
+	}
+	if (*a == '-' || *a == '+')
+		return 0;
+	unsigned long long s = strtoull(a, &e, 10);
+	if (*e)
+		return 0;
+	unsigned long long last = size ? size - 1 : 0;
+	if (*b) {
+		if (*b == '-' || *b == '+')
+			return 0;
+		last = strtoull(b, &e, 10);
+		if (*e || last < s)
+			return 0;
+		if (last >= size)
+			last = size - 1;
+	}
+	if (s >= size)
+		return -1;
+	*start = s;
+	*end = last + 1;
+	return 1;
+}
+
+static void send_blob(struct req *r, const cJSON *rec, const char *sha_hex, const char *filename, bool immutable)
+{
+	uint8_t sha[32];
+	struct store_blob blob;
+	struct store_txn *t = NULL;
+	if (!sha_hex || hex_decode(sha_hex, strlen(sha_hex), sha, 32) != ERR_OK) {
+		resp_abort(r, 500, "file record without a sha256");
+		return;
+	}
+	int rc = store_read_begin(r->app->store, &t);
+	if (!rc)
+		rc = store_blob_get(t, sha, &blob);
+	store_abort(t);
+	if (rc == ERR_NOTFOUND) {
+		resp_abort(r, 404, "no such file");
+		return;
+	}
+	if (rc) {
+		resp_abort(r, 500, "cannot read file: %s", err_str(rc));
+		return;
+	}
+	const char *lm = json_get_str(rec, "last_modified");
+	if (lm)
+		resp_header(r, "Last-Modified", lm);
+	if (immutable)
+		resp_header(r, "Cache-Control", "max-age=365000000, immutable, public");
+	resp_header(r, "Accept-Ranges", "bytes");
+	resp_headerf(r, "ETag", "\"%s\"", sha_hex);
+	uint64_t start = 0, end = blob.size;
+	int status = 200;
+	size_t n;
+	const char *range = req_header(r, "range", &n);
+	if (range) {
+		int pr = parse_range(range, n, blob.size, &start, &end);
+		if (pr < 0) {
+			resp_headerf(r, "Content-Range", "bytes */%" PRIu64, blob.size);
+			resp_send(r, 416, NULL, "text/plain; charset=utf-8", "range not satisfiable\n", 22);
+			return;
+		}
+		if (pr > 0) {
+			status = 206;
+			resp_headerf(r, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, start, end - 1, blob.size);
+		}
+	}
+	const char *ctype = filename_content_type(filename);
+	resp_begin(r, status, NULL, ctype, (int64_t)(end - start));
+	if (r->m == M_HEAD || start == end) {
+		resp_end(r);
+		return;
+	}
+	struct fstream *fs = xcalloc(1, sizeof *fs);
+	fs->blob_id = blob.id;
+	fs->pos = start;
+	fs->end = end;
+	r->hctx = fs;
+	r->hooks = &fs_hooks;
+	fs_pump(r);
+}
+
+void h_file_get(struct req *r)
+{
+	struct buf rel = BUF_INIT;
+	cJSON *rec = NULL, *meta_of = NULL;
+	for (size_t i = 0; i < r->nsegs; i++) {
+		if (i)
+			buf_addc(&rel, '/');
+		buf_adds(&rel, r->segs[i]);
+	}
+	struct store_txn *t = web_read_begin(r);
+	if (!t)
+		goto out;
+	char key[1200];
+	if (rel.len > 1000) {
+		store_abort(t);
+		resp_abort(r, 404, "no such file");
+		goto out;
+	}
+	snprintf(key, sizeof key, "file/%s", rel.p);
+	rec = model_get(t, key);
+	if (!rec && rel.len > 9 && strcmp(rel.p + rel.len - 9, ".metadata") == 0) {
+		snprintf(key, sizeof key, "file/%.*s", (int)(rel.len - 9), rel.p);
+		meta_of = model_get(t, key);
+	}
+	cJSON *idx = web_get_index(t, r->segs[0], r->segs[1]);
+	store_abort(t);
+	if (!idx) {
+		resp_abort(r, 404, "The stage %s/%s could not be found.", r->segs[0], r->segs[1]);
+		goto out;
+	}
+	cJSON_Delete(idx);
+	if (meta_of && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(meta_of, "deleted"))) {
+		const char *core = json_get_str(meta_of, "core_metadata_sha256");
+		if (!core) {
+			resp_abort(r, 404, "no such file");
+			goto out;
+		}
+		send_blob(r, meta_of, core, "METADATA", true);
+		goto out;
+	}
+	if (!rec) {
+		resp_abort(r, 404, "no such file");
+		goto out;
+	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "deleted"))) {
+		resp_abort(r, 410, "file existed, deleted in later serial");
+		goto out;
+	}
+	size_t n;
+	const char *accept = req_header(r, "accept", &n);
+	if (accept && memmem(accept, n, "application/json", 16)) {
+		cJSON *m = cJSON_Duplicate(rec, 1);
+		cJSON_DeleteItemFromObjectCaseSensitive(m, "relpath");
+		cJSON_DeleteItemFromObjectCaseSensitive(m, "core_metadata_sha256");
+		resp_result(r, 200, "releasefilemeta", m, NULL);
+		goto out;
+	}
+	send_blob(r, rec, json_get_str(cJSON_GetObjectItemCaseSensitive(rec, "hashes"), "sha256"),
+		  r->segs[r->nsegs - 1], true);
+out:
+	cJSON_Delete(rec);
+	cJSON_Delete(meta_of);
+	buf_release(&rel);
+}

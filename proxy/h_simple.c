@@ -1,0 +1,446 @@
+/* h_simple.c — the simple repository API (API.md 4.1, 4.2; PEP 503, 691,
+ * 629, 658/714, 700).
+ *
+ * Pages are rendered from the links gathered along the SRO (links.c) into
+ * one buffer and sent by web_send_page (ETag, 304, gzip).  HTML or PEP 691
+ * JSON is chosen by Accept negotiation with q-values.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/json.h"
+#include "common/strset.h"
+#include "inherit/name.h"
+#include "inherit/version.h"
+#include "proxy/app.h"
+#include "proxy/conn.h"
+#include "proxy/handlers.h"
+#include "proxy/links.h"
+#include "inherit/sro.h"
+#include "proxy/model.h"
+#include "proxy/web.h"
+#include "store/store.h"
+
+#define PAGE_MAX (256u * 1024 * 1024)
+#define CT_JSON "application/vnd.pypi.simple.v1+json"
+#define CT_HTML "text/html; charset=utf-8"
+
+enum fmt { FMT_HTML, FMT_JSON };
+
+/* q of the best-matching range in Accept for a type; -1 if none matches.
+ * An exact type beats a wildcard. */
+static double accept_q(const char *a, size_t n, const char *const *types, size_t ntypes)
+{
+	double best = -1;
+	int best_spec = -1;
+	const char *end = a + n, *p = a;
+	while (p < end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *item_end = comma ? comma : end;
+		while (p < item_end && (*p == ' ' || *p == '\t'))
+			p++;
+		const char *semi = item_end > p ? memchr(p, ';', (size_t)(item_end - p)) : NULL;
+		const char *type_end = semi ? semi : item_end;
+		while (type_end > p && (type_end[-1] == ' ' || type_end[-1] == '\t'))
+			type_end--;
+		size_t tl = (size_t)(type_end - p);
+		double q = 1.0;
+		if (semi) {
+			const char *qp = semi;
+			while ((qp = memmem(qp, (size_t)(item_end - qp), "q=", 2))) {
+				if (qp[-1] == ';' || qp[-1] == ' ') {
+					char tmp[16] = "";
+					size_t ql = (size_t)(item_end - qp - 2);
+					if (ql > sizeof tmp - 1)
+						ql = sizeof tmp - 1;
+					memcpy(tmp, qp + 2, ql);
+					q = strtod(tmp, NULL);
+					break;
+				}
+				qp += 2;
+			}
+		}
+		int spec = -1;
+		if (tl == 3 && memcmp(p, "*/*", 3) == 0)
+			spec = 0;
+		for (size_t i = 0; i < ntypes && spec < 2; i++) {
+			const char *t = types[i];
+			const char *slash = strchr(t, '/');
+			if (strlen(t) == tl && strncasecmp(p, t, tl) == 0)
+				spec = 2;
+			else if (tl == (size_t)(slash - t) + 2 && strncasecmp(p, t, tl - 1) == 0 && p[tl - 1] == '*')
+				spec = spec < 1 ? 1 : spec;
+		}
+		if (spec > best_spec || (spec == best_spec && spec >= 0 && q > best)) {
+			best_spec = spec;
+			best = q;
+		}
+		p = comma ? comma + 1 : end;
+	}
+	return best_spec < 0 ? -1 : best;
+}
+
+static enum fmt negotiate(const struct req *r)
+{
+	size_t n;
+	const char *a = req_header(r, "accept", &n);
+	if (!a || n == 0)
+		return FMT_HTML;
+	static const char *const html[] = { "text/html" };
+	static const char *const json[] = { "application/vnd.pypi.simple.v1+json",
+					    "application/vnd.pypi.simple.latest+json" };
+	double qh = accept_q(a, n, html, 1), qj = accept_q(a, n, json, 2);
+	if (qj > 0 && qj > qh)
+		return FMT_JSON;
+	return FMT_HTML;
+}
+
+static bool project_ascii(struct req *r, const char *p)
+{
+	for (const unsigned char *s = (const unsigned char *)p; *s; s++)
+		if (*s >= 0x80 || *s < 0x20) {
+			resp_abort(r, 400, "unicode project names not allowed");
+			return false;
+		}
+	return true;
+}
+
+/* 302 to the same route with the path rebuilt from segs, the project
+ * segment replaced. */
+static void redirect_to(struct req *r, size_t proj_idx, const char *project, bool slash)
+{
+	struct buf b = BUF_INIT;
+	char *base = web_base_url(r);
+	buf_adds(&b, base);
+	for (size_t i = 0; i < r->nsegs; i++) {
+		buf_addc(&b, '/');
+		web_add_url_segment(&b, i == proj_idx ? project : r->segs[i]);
+	}
+	if (slash)
+		buf_addc(&b, '/');
+	if (r->query && *r->query) {
+		buf_addc(&b, '?');
+		buf_adds(&b, r->query);
+	}
+	resp_header(r, "Vary", "Accept, User-Agent");
+	resp_redirect(r, b.p);
+	buf_release(&b);
+	xfree(base);
+}
+
+/* ---- project page -------------------------------------------------------- */
+
+static int cmp_version_str(const void *a, const void *b)
+{
+	return version_cmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Humans get links newest first: by version (PEP 440), then filename. */
+static int cmp_link_human(const void *a, const void *b)
+{
+	const struct link *x = a, *y = b;
+	const char *vx = json_get_str(x->ver, "version"), *vy = json_get_str(y->ver, "version");
+	int c = version_cmp(vy ? vy : "", vx ? vx : "");
+	return c ? c : strcmp(y->filename, x->filename);
+}
+
+static void render_html(struct req *r, const char *stage, const char *project, struct project_links *pl, struct buf *b)
+{
+	if (!r->installer)
+		qsort(pl->links, pl->nlinks, sizeof *pl->links, cmp_link_human);
+	buf_adds(b, "<!DOCTYPE html><html lang=\"en\"><head><meta name=\"pypi:repository-version\" content=\"1.1\">"
+		    "<title>");
+	buf_add_html(b, stage, strlen(stage));
+	buf_adds(b, ": links for ");
+	buf_add_html(b, project, strlen(project));
+	buf_adds(b, "</title></head><body><h1>");
+	buf_add_html(b, stage, strlen(stage));
+	buf_adds(b, ": links for ");
+	buf_add_html(b, project, strlen(project));
+	buf_adds(b, "</h1>\n");
+	for (size_t i = 0; i < pl->nlinks; i++) {
+		const struct link *k = &pl->links[i];
+		const char *sha = json_get_str(cJSON_GetObjectItemCaseSensitive(k->l, "hashes"), "sha256");
+		const char *rp = json_get_str(k->ver, "requires_python");
+		const char *core = json_get_str(k->l, "core_metadata_sha256");
+		const cJSON *yanked = cJSON_GetObjectItemCaseSensitive(k->ver, "yanked");
+		buf_add_html(b, k->stage, strlen(k->stage));
+		buf_adds(b, " <a href=\"");
+		struct buf href = BUF_INIT;
+		web_add_href(r, &href, k->relpath);
+		if (sha) {
+			buf_adds(&href, "#sha256=");
+			buf_adds(&href, sha);
+		}
+		buf_add_html(b, href.p, href.len);
+		buf_release(&href);
+		buf_addc(b, '"');
+		if (rp && *rp) {
+			buf_adds(b, " data-requires-python=\"");
+			buf_add_html(b, rp, strlen(rp));
+			buf_addc(b, '"');
+		}
+		if (core)
+			buf_addf(b, " data-dist-info-metadata=\"sha256=%s\" data-core-metadata=\"sha256=%s\"", core, core);
+		if (cJSON_IsTrue(yanked))
+			buf_adds(b, " data-yanked=\"\"");
+		else if (cJSON_IsString(yanked) && *yanked->valuestring) {
+			buf_adds(b, " data-yanked=\"");
+			buf_add_html(b, yanked->valuestring, strlen(yanked->valuestring));
+			buf_addc(b, '"');
+		}
+		buf_addc(b, '>');
+		buf_add_html(b, k->filename, strlen(k->filename));
+		buf_adds(b, "</a><br>\n");
+	}
+	buf_adds(b, "</body></html>\n");
+}
+
+static void render_json(struct req *r, const char *project, struct project_links *pl, struct buf *b)
+{
+	buf_adds(b, "{\"meta\":{\"api-version\":\"1.1\"},\"name\":");
+	json_add_string(b, project, strlen(project));
+	buf_adds(b, ",\"versions\":[");
+	const char **vs = xcalloc(pl->nvers + 1, sizeof *vs);
+	for (size_t i = 0; i < pl->nvers; i++)
+		vs[i] = pl->vers[i].version;
+	qsort(vs, pl->nvers, sizeof *vs, cmp_version_str);
+	for (size_t i = 0; i < pl->nvers; i++) {
+		if (i)
+			buf_addc(b, ',');
+		json_add_string(b, vs[i], strlen(vs[i]));
+	}
+	xfree(vs);
+	buf_adds(b, "],\"files\":[");
+	for (size_t i = 0; i < pl->nlinks; i++) {
+		const struct link *k = &pl->links[i];
+		const char *sha = json_get_str(cJSON_GetObjectItemCaseSensitive(k->l, "hashes"), "sha256");
+		const char *rp = json_get_str(k->ver, "requires_python");
+		const char *core = json_get_str(k->l, "core_metadata_sha256");
+		const char *up = json_get_str(k->l, "upload_time");
+		const cJSON *size = cJSON_GetObjectItemCaseSensitive(k->l, "size");
+		const cJSON *yanked = cJSON_GetObjectItemCaseSensitive(k->ver, "yanked");
+		if (i)
+			buf_addc(b, ',');
+		buf_adds(b, "{\"filename\":");
+		json_add_string(b, k->filename, strlen(k->filename));
+		buf_adds(b, ",\"url\":");
+		struct buf href = BUF_INIT;
+		web_add_href(r, &href, k->relpath);
+		json_add_string(b, href.p, href.len);
+		buf_release(&href);
+		buf_adds(b, ",\"hashes\":{");
+		if (sha)
+			buf_addf(b, "\"sha256\":\"%s\"", sha);
+		buf_addc(b, '}');
+		if (rp && *rp) {
+			buf_adds(b, ",\"requires-python\":");
+			json_add_string(b, rp, strlen(rp));
+		}
+		if (cJSON_IsNumber(size))
+			buf_addf(b, ",\"size\":%.0f", size->valuedouble);
+		if (up) {
+			buf_adds(b, ",\"upload-time\":");
+			json_add_string(b, up, strlen(up));
+		}
+		if (core)
+			/* PEP 714's key only: pip 23.0 (Debian 12) crashes on the
+			 * dict form of the old "dist-info-metadata" key. */
+			buf_addf(b, ",\"core-metadata\":{\"sha256\":\"%s\"}", core);
+		if (cJSON_IsTrue(yanked))
+			buf_adds(b, ",\"yanked\":true");
+		else if (cJSON_IsString(yanked) && *yanked->valuestring) {
+			buf_adds(b, ",\"yanked\":");
+			json_add_string(b, yanked->valuestring, strlen(yanked->valuestring));
+		}
+		buf_addc(b, '}');
+	}
+	buf_adds(b, "]}");
+}
+
+void h_simple_project(struct req *r)
+{
+	const char *user = r->segs[0], *index = r->segs[1];
+	size_t pidx = r->nsegs == 4 ? 3 : 2;
+	const char *raw = r->segs[pidx];
+	enum fmt f = negotiate(r);
+	struct project_links pl;
+	struct buf b;
+	char stage[200];
+	if (!project_ascii(r, raw))
+		return;
+	char *project = name_normalize_dup(raw, strlen(raw));
+	if (strlen(project) > 200 || !*project) {
+		resp_abort(r, 400, "invalid project name");
+		xfree(project);
+		return;
+	}
+	if (strcmp(project, raw) != 0) {
+		redirect_to(r, pidx, project, r->trailing_slash || pidx == 3);
+		xfree(project);
+		return;
+	}
+	if (!r->trailing_slash && pidx == 3 && f == FMT_HTML && !r->installer) {
+		redirect_to(r, pidx, project, true);
+		xfree(project);
+		return;
+	}
+	snprintf(stage, sizeof stage, "%s/%s", user, index);
+	struct store_txn *t = web_read_begin(r);
+	if (!t) {
+		xfree(project);
+		return;
+	}
+	int rc = links_collect(t, stage, project, false, &pl);
+	if (rc == ERR_NOTFOUND) {
+		resp_abort(r, 404, "The stage %s could not be found.", stage);
+		goto out;
+	}
+	if (rc) {
+		resp_abort(r, 500, "cannot read the index: %s", err_str(rc));
+		goto out;
+	}
+	if (pl.nlinks == 0 && !pl.known) {
+		resp_abort(r, 404, "The project %s does not exist.", project);
+		goto out;
+	}
+	buf_init(&b, PAGE_MAX);
+	if (f == FMT_JSON)
+		render_json(r, project, &pl, &b);
+	else
+		render_html(r, stage, project, &pl, &b);
+	store_abort(t);
+	t = NULL;
+	web_send_page(r, f == FMT_JSON ? CT_JSON : CT_HTML, b.p, b.len);
+	buf_release(&b);
+out:
+	store_abort(t);
+	links_release(&pl);
+	xfree(project);
+}
+
+/* ---- project list -------------------------------------------------------- */
+
+struct list_scan {
+	struct strset seen;
+	char **names;
+	size_t n, cap;
+	size_t prefix_len;
+};
+
+static int add_project(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	struct list_scan *s = arg;
+	char *name = xstrndup(key + s->prefix_len, klen - s->prefix_len);
+	if (!strset_add(&s->seen, name, strlen(name))) {
+		xfree(name);
+		return 0;
+	}
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->names = xrealloc(s->names, s->cap * sizeof *s->names);
+	}
+	s->names[s->n++] = name;
+	return 0;
+}
+
+void h_simple_list(struct req *r)
+{
+	const char *user = r->segs[0], *index = r->segs[1];
+	enum fmt f = negotiate(r);
+	char stage[200];
+	char **stages = NULL;
+	bool *mirror = NULL;
+	size_t nstages = 0;
+	struct list_scan s;
+	struct buf b;
+	bool simple_route = r->nsegs == 3;
+	if (simple_route && !r->trailing_slash && f == FMT_HTML && !r->installer) {
+		redirect_to(r, (size_t)-1, NULL, true);
+		return;
+	}
+	snprintf(stage, sizeof stage, "%s/%s", user, index);
+	struct store_txn *t = web_read_begin(r);
+	if (!t)
+		return;
+	memset(&s, 0, sizeof s);
+	strset_init(&s.seen, 64);
+	int rc = model_sro(t, stage, &stages, &mirror, &nstages);
+	if (rc) {
+		resp_abort(r, rc == ERR_NOTFOUND ? 404 : 500, "The stage %s could not be found.", stage);
+		goto out;
+	}
+	for (size_t i = 0; i < nstages; i++) {
+		char prefix[300];
+		snprintf(prefix, sizeof prefix, "proj/%s/", stages[i]);
+		s.prefix_len = strlen(prefix);
+		store_scan(t, prefix, add_project, &s);
+	}
+	store_abort(t);
+	t = NULL;
+	buf_init(&b, PAGE_MAX);
+	if (f == FMT_JSON) {
+		buf_adds(&b, "{\"meta\":{\"api-version\":\"1.1\"},\"projects\":[");
+		for (size_t i = 0; i < s.n; i++) {
+			buf_adds(&b, i ? ",{\"name\":" : "{\"name\":");
+			json_add_string(&b, s.names[i], strlen(s.names[i]));
+			buf_addc(&b, '}');
+		}
+		buf_adds(&b, "]}");
+	} else {
+		buf_adds(&b, "<!DOCTYPE html><html lang=\"en\"><head><meta name=\"pypi:repository-version\" content=\"1.1\">"
+			     "<title>");
+		buf_add_html(&b, stage, strlen(stage));
+		buf_adds(&b, ": simple list (including inherited indices)</title></head><body>\n");
+		for (size_t i = 0; i < s.n; i++) {
+			char target[600];
+			snprintf(target, sizeof target, "%s/+simple/%s/", stage, s.names[i]);
+			buf_adds(&b, "<a href=\"");
+			struct buf href = BUF_INIT;
+			web_add_href(r, &href, target);
+			buf_add_html(&b, href.p, href.len);
+			buf_release(&href);
+			buf_adds(&b, "\">");
+			buf_add_html(&b, s.names[i], strlen(s.names[i]));
+			buf_adds(&b, "</a>\n");
+		}
+		buf_adds(&b, "</body></html>\n");
+	}
+	web_send_page(r, f == FMT_JSON ? CT_JSON : CT_HTML, b.p, b.len);
+	buf_release(&b);
+out:
+	store_abort(t);
+	for (size_t i = 0; i < s.n; i++)
+		xfree(s.names[i]);
+	xfree(s.names);
+	strset_release(&s.seen);
+	sro_free(stages, mirror, nstages);
+}
+
+void h_simple_refresh(struct req *r)
+{
+	/* Mirror caches arrive with the mirror; for private stages a refresh
+	 * has nothing to drop.  Answer as devpi does: back to the page. */
+	const char *raw = r->segs[3];
+	if (!project_ascii(r, raw))
+		return;
+	char *project = name_normalize_dup(raw, strlen(raw));
+	struct buf b = BUF_INIT;
+	char *base = web_base_url(r);
+	buf_addf(&b, "%s/", base);
+	web_add_url_segment(&b, r->segs[0]);
+	buf_addc(&b, '/');
+	web_add_url_segment(&b, r->segs[1]);
+	buf_adds(&b, "/+simple/");
+	web_add_url_segment(&b, project);
+	buf_addc(&b, '/');
+	resp_redirect(r, b.p);
+	buf_release(&b);
+	xfree(base);
+	xfree(project);
+}

@@ -1,0 +1,317 @@
+/* h_users.c — users, login, discovery and status (API.md 2.1, 2.2, 2.5, 8.7).
+ *
+ * Reads run in one short read transaction; writes go to the writer thread
+ * as a kvjob and answer from its completion, after the commit is durable.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "inherit/name.h"
+#include "proxy/app.h"
+#include "proxy/auth.h"
+#include "proxy/conn.h"
+#include "proxy/handlers.h"
+#include "proxy/model.h"
+#include "proxy/web.h"
+#include "store/store.h"
+
+#define TOKEN_TTL 36000
+
+int router_check_password(struct app *a, const char *user, const char *pw);
+
+/* ---- views ------------------------------------------------------------ */
+
+struct idx_scan {
+	cJSON *indexes;
+	size_t prefix_len;
+};
+
+static int add_index(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	struct idx_scan *s = arg;
+	cJSON *cfg = cJSON_ParseWithLength(val, vlen);
+	if (!cfg)
+		return 0;
+	char *name = xstrndup(key + s->prefix_len, klen - s->prefix_len);
+	cJSON_AddItemToObject(s->indexes, name, cfg);
+	xfree(name);
+	return 0;
+}
+
+/* The public view of a user: no password hash, plus its indexes. */
+static cJSON *user_view(struct store_txn *t, const char *name, cJSON *rec)
+{
+	cJSON *v = cJSON_Duplicate(rec, 1);
+	cJSON_DeleteItemFromObjectCaseSensitive(v, "pwhash");
+	cJSON_DeleteItemFromObjectCaseSensitive(v, "pwsalt");
+	cJSON_DeleteItemFromObjectCaseSensitive(v, "password");
+	if (!cJSON_GetObjectItemCaseSensitive(v, "username"))
+		cJSON_AddStringToObject(v, "username", name);
+	char prefix[600];
+	snprintf(prefix, sizeof prefix, "index/%s/", name);
+	struct idx_scan s = { cJSON_CreateObject(), strlen(prefix) };
+	store_scan(t, prefix, add_index, &s);
+	cJSON_AddItemToObject(v, "indexes", s.indexes);
+	return v;
+}
+
+struct user_scan {
+	struct store_txn *t;
+	cJSON *all;
+};
+
+static int add_user(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	struct user_scan *s = arg;
+	cJSON *rec = cJSON_ParseWithLength(val, vlen);
+	if (!rec)
+		return 0;
+	char *name = xstrndup(key + 5, klen - 5);
+	cJSON_AddItemToObject(s->all, name, user_view(s->t, name, rec));
+	xfree(name);
+	cJSON_Delete(rec);
+	return 0;
+}
+
+void h_root_list(struct req *r)
+{
+	struct store_txn *t = web_read_begin(r);
+	if (!t)
+		return;
+	struct user_scan s = { t, cJSON_CreateObject() };
+	store_scan(t, "user/", add_user, &s);
+	store_abort(t);
+	resp_result(r, 200, "list:userconfig", s.all, NULL);
+}
+
+void h_user_get(struct req *r)
+{
+	const char *name = r->segs[0];
+	struct store_txn *t = web_read_begin(r);
+	if (!t)
+		return;
+	cJSON *rec = web_get_user(t, name);
+	if (!rec) {
+		store_abort(t);
+		resp_message(r, 404, "user '%s' does not exist", name);
+		return;
+	}
+	cJSON *v = user_view(t, name, rec);
+	store_abort(t);
+	cJSON_Delete(rec);
+	resp_result(r, 200, "userconfig", v, NULL);
+}
+
+void h_api(struct req *r)
+{
+	char *base = web_base_url(r);
+	cJSON *res = cJSON_CreateObject();
+	char *u = xasprintf("%s/+login", base);
+	cJSON_AddStringToObject(res, "login", u);
+	xfree(u);
+	cJSON *st = cJSON_AddArrayToObject(res, "authstatus");
+	cJSON_AddItemToArray(st, cJSON_CreateString(r->user ? "ok" : "noauth"));
+	cJSON_AddItemToArray(st, cJSON_CreateString(r->user ? r->user : ""));
+	cJSON_AddItemToArray(st, cJSON_CreateArray());
+	static const char *const features[] = { "push-no-docs", "push-only-docs", "push-register-project",
+						"server-keyvalue-parsing" };
+	cJSON_AddItemToObject(res, "features", cJSON_CreateStringArray(features, 4));
+	if (r->nsegs == 3) {
+		struct store_txn *t = web_read_begin(r);
+		if (!t) {
+			cJSON_Delete(res);
+			xfree(base);
+			return;
+		}
+		cJSON *cfg = web_get_index(t, r->segs[0], r->segs[1]);
+		store_abort(t);
+		if (!cfg) {
+			resp_abort(r, 404, "The stage %s/%s could not be found.", r->segs[0], r->segs[1]);
+			cJSON_Delete(res);
+			xfree(base);
+			return;
+		}
+		char *idx = xasprintf("%s/%s/%s", base, r->segs[0], r->segs[1]);
+		cJSON_AddStringToObject(res, "index", idx);
+		char *simple = xasprintf("%s/+simple/", idx);
+		cJSON_AddStringToObject(res, "simpleindex", simple);
+		const char *type = json_get_str(cfg, "type");
+		if (!type || strcmp(type, "mirror") != 0) {
+			char *submit = xasprintf("%s/", idx);
+			cJSON_AddStringToObject(res, "pypisubmit", submit);
+			xfree(submit);
+		}
+		xfree(simple);
+		xfree(idx);
+		cJSON_Delete(cfg);
+	}
+	xfree(base);
+	resp_result(r, 200, "apiconfig", res, NULL);
+}
+
+void h_status(struct req *r)
+{
+	struct app *a = r->app;
+	cJSON *res = cJSON_CreateObject();
+	cJSON_AddStringToObject(res, "serverdir", a->cfg->serverdir);
+	cJSON_AddStringToObject(res, "uuid", a->uuid);
+	cJSON *vi = cJSON_AddObjectToObject(res, "versioninfo");
+	cJSON_AddStringToObject(vi, "devpi-like", DEVPI_LIKE_VERSION);
+	cJSON_AddStringToObject(res, "server-code", "devpi-like");
+	cJSON_AddStringToObject(res, "host", a->cfg->host);
+	cJSON_AddNumberToObject(res, "port", a->listen_port);
+	if (a->cfg->outside_url)
+		cJSON_AddStringToObject(res, "outside-url", a->cfg->outside_url);
+	else
+		cJSON_AddNullToObject(res, "outside-url");
+	int64_t serial = atomic_load(&a->serial);
+	r->serial = serial;
+	cJSON_AddNumberToObject(res, "serial", (double)serial);
+	cJSON_AddNullToObject(res, "last-commit-timestamp");
+	cJSON_AddNumberToObject(res, "event-serial", (double)serial);
+	cJSON_AddArrayToObject(res, "metrics");
+	cJSON_AddStringToObject(res, "role", "MASTER");
+	cJSON_AddObjectToObject(res, "polling_replicas");
+	resp_result(r, 200, "status", res, NULL);
+}
+
+void h_health(struct req *r)
+{
+	struct store_txn *t = NULL;
+	if (store_read_begin(r->app->store, &t) != ERR_OK) {
+		resp_send(r, 503, NULL, "text/plain; charset=utf-8", "store unavailable\n", 18);
+		return;
+	}
+	store_abort(t);
+	resp_send(r, 200, NULL, "text/plain; charset=utf-8", "ok\n", 3);
+}
+
+/* ---- login ------------------------------------------------------------ */
+
+void h_login(struct req *r)
+{
+	cJSON *body = web_json_body(r);
+	char *token = NULL;
+	if (!body)
+		return;
+	const char *user = json_get_str(body, "user");
+	const char *pw = json_get_str(body, "password");
+	if (!user || !pw) {
+		resp_message(r, 400, "Bad request: no user/password specified");
+		goto out;
+	}
+	if (strlen(user) > 64 || name_check_user_index(user, strlen(user)) != ERR_OK ||
+	    router_check_password(r->app, user, pw) != ERR_OK) {
+		resp_message(r, 401, "user '%s' could not be authenticated", user);
+		goto out;
+	}
+	if (auth_token_new(r->app->secret, sizeof r->app->secret, user, time(NULL), TOKEN_TTL, &token) != ERR_OK) {
+		resp_message(r, 500, "cannot create a token");
+		goto out;
+	}
+	cJSON *res = cJSON_CreateObject();
+	cJSON_AddStringToObject(res, "password", token);
+	cJSON_AddNumberToObject(res, "expiration", TOKEN_TTL);
+	resp_result(r, 200, "proxyauth", res, "login successful");
+out:
+	xfree(token);
+	cJSON_Delete(body);
+}
+
+/* ---- create user ------------------------------------------------------ */
+
+void h_user_put(struct req *r)
+{
+	const char *name = r->segs[0];
+	cJSON *body = NULL, *rec = NULL;
+	char *pwhash = NULL;
+	struct buf unknown = BUF_INIT;
+	if (!r->user && !r->app->cfg->allow_anonymous_user_create) {
+		resp_message(r, 403, "anonymous user creation is not allowed; authenticate first");
+		return;
+	}
+	if (strcmp(name, "+replica") == 0 || name[0] == '+') {
+		resp_message(r, 400, "username '%s' is not allowed", name);
+		return;
+	}
+	body = web_json_body(r);
+	if (!body)
+		return;
+	if (!cJSON_IsObject(body)) {
+		resp_message(r, 400, "Bad request: expected a JSON object");
+		goto out;
+	}
+	static const char *const allowed[] = { "password", "pwhash", "email", "title", "description", "custom_data" };
+	const cJSON *e;
+	cJSON_ArrayForEach(e, body) {
+		bool ok = false;
+		for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+			ok |= strcmp(e->string, allowed[i]) == 0;
+		if (!ok) {
+			if (unknown.len)
+				buf_adds(&unknown, ", ");
+			buf_adds(&unknown, e->string);
+		}
+	}
+	if (unknown.len) {
+		resp_message(r, 400, "Unknown keys in user config: %s", unknown.p);
+		goto out;
+	}
+	const cJSON *pw = cJSON_GetObjectItemCaseSensitive(body, "password");
+	const char *given_hash = json_get_str(body, "pwhash");
+	if (!pw || (!cJSON_IsString(pw) && !(cJSON_IsNull(pw) && given_hash))) {
+		resp_message(r, 400, "password needs to be set");
+		goto out;
+	}
+	if (given_hash && strcmp(r->user ? r->user : "", "root") != 0) {
+		resp_message(r, 403, "only root may set a password hash");
+		goto out;
+	}
+	if (cJSON_IsString(pw)) {
+		if (strlen(pw->valuestring) > 1024) {
+			resp_message(r, 400, "password too long");
+			goto out;
+		}
+		if (auth_hash_password(pw->valuestring, strlen(pw->valuestring), &pwhash) != ERR_OK) {
+			resp_message(r, 500, "cannot hash the password");
+			goto out;
+		}
+	} else {
+		pwhash = xstrdup(given_hash);
+	}
+	char now[32];
+	model_now_iso(now);
+	rec = cJSON_CreateObject();
+	cJSON_AddStringToObject(rec, "username", name);
+	cJSON_AddStringToObject(rec, "pwhash", pwhash);
+	static const char *const info[] = { "email", "title", "description", "custom_data" };
+	for (size_t i = 0; i < 4; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, info[i]);
+		if (v && !cJSON_IsNull(v))
+			cJSON_AddItemToObject(rec, info[i], cJSON_Duplicate(v, 1));
+	}
+	cJSON_AddStringToObject(rec, "created", now);
+	struct kvjob *j = kvjob_new();
+	char key[600];
+	snprintf(key, sizeof key, "user/%s", name);
+	j->absent_key = xstrdup(key);
+	kvjob_put(j, key, rec);
+	j->reply = cJSON_Duplicate(rec, 1);
+	cJSON_DeleteItemFromObjectCaseSensitive(j->reply, "pwhash");
+	cJSON_AddObjectToObject(j->reply, "indexes");
+	j->ok_status = 201;
+	j->ok_type = "userconfig";
+	j->exists_msg = xstrdup("user already exists");
+	kvjob_submit(r, j);
+out:
+	cJSON_Delete(body);
+	cJSON_Delete(rec);
+	xfree(pwhash);
+	buf_release(&unknown);
+}

@@ -1,0 +1,41 @@
+/* handlers.h — the route handlers (one file per group, see each .c).
+ *
+ * Every handler takes the routed request; r->segs holds the decoded path
+ * segments (user, index, ...).  Handlers named *_head run when the request
+ * head arrives and may install streaming hooks; the others run once the
+ * (bounded) body is collected.
+ */
+#ifndef PROXY_HANDLERS_H
+#define PROXY_HANDLERS_H
+
+struct req;
+
+/* h_users.c */
+void h_root_list(struct req *r);         /* GET / */
+void h_api(struct req *r);               /* /+api, /<user>/+api, /<user>/<index>/+api */
+void h_status(struct req *r);            /* GET /+status */
+void h_health(struct req *r);            /* GET /+health */
+void h_login(struct req *r);             /* POST /+login */
+void h_user_get(struct req *r);          /* GET /<user> */
+void h_user_put(struct req *r);          /* PUT /<user> */
+
+/* h_index.c */
+void h_index_get(struct req *r);         /* GET /<user>/<index> (JSON config) */
+void h_index_put(struct req *r);         /* PUT /<user>/<index> */
+
+/* h_upload.c */
+void h_upload_head(struct req *r);       /* POST /<user>/<index>/ multipart */
+
+/* h_simple.c */
+void h_simple_list(struct req *r);       /* +simple/ project list (HTML / PEP 691) */
+void h_simple_project(struct req *r);    /* +simple/<project>/ (project in segs[3]) */
+void h_simple_refresh(struct req *r);    /* POST +simple/<project>/refresh */
+
+/* h_files.c */
+void h_file_get(struct req *r);          /* GET/HEAD /<user>/<index>/+f/<relpath> */
+
+/* h_project.c */
+void h_project_get(struct req *r);       /* GET /<user>/<index>/<project> (JSON) */
+void h_version_get(struct req *r);       /* GET /<user>/<index>/<project>/<version> (JSON) */
+
+#endif

@@ -1,0 +1,349 @@
+/* web.c — small helpers shared by the handlers (see web.h). */
+#include "proxy/web.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include <stdlib.h>
+#include <stdint.h>
+#include <zlib.h>
+#include "common/util.h"
+#include "common/err.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "proxy/app.h"
+#include "proxy/conn.h"
+#include "proxy/model.h"
+#include "proxy/wjob.h"
+#include "store/store.h"
+
+char *web_base_url(struct req *r)
+{
+	size_t n;
+	const char *v = req_header(r, "x-outside-url", &n);
+	char *url;
+	if (v && n > 0 && n < 1024)
+		url = xstrndup(v, n);
+	else if (r->app->cfg->outside_url)
+		url = xstrdup(r->app->cfg->outside_url);
+	else {
+		const char *host = req_header(r, "host", &n);
+		if (!host || n == 0 || n > 255)
+			url = xasprintf("http://%s:%d", r->app->cfg->host, r->app->listen_port);
+		else
+			url = xasprintf("http://%.*s", (int)n, host);
+	}
+	size_t len = strlen(url);
+	while (len && url[len - 1] == '/')
+		url[--len] = '\0';
+	return url;
+}
+
+cJSON *web_json_body(struct req *r)
+{
+	cJSON *v = NULL;
+	if (json_parse_bounded(r->body.p ? r->body.p : "", r->body.len, 1024 * 1024, 32, &v) != ERR_OK) {
+		resp_message(r, 400, "Bad request: could not decode json");
+		return NULL;
+	}
+	return v;
+}
+
+struct store_txn *web_read_begin(struct req *r)
+{
+	struct store_txn *t = NULL;
+	int rc = store_read_begin(r->app->store, &t);
+	if (rc) {
+		log_err("cannot begin a read transaction: %s", err_str(rc));
+		resp_message(r, 500, "store unavailable: %s", err_str(rc));
+		return NULL;
+	}
+	r->serial = store_txn_serial(t);
+	return t;
+}
+
+cJSON *web_get_user(struct store_txn *t, const char *user)
+{
+	char key[600];
+	snprintf(key, sizeof key, "user/%s", user);
+	return model_get(t, key);
+}
+
+cJSON *web_get_index(struct store_txn *t, const char *user, const char *index)
+{
+	char key[600];
+	snprintf(key, sizeof key, "index/%s/%s", user, index);
+	return model_get(t, key);
+}
+
+bool web_acl_allows(const struct req *r, const cJSON *list)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, list) {
+		if (!cJSON_IsString(e))
+			continue;
+		const char *p = e->valuestring;
+		if (strcasecmp(p, ":ANONYMOUS:") == 0)
+			return true;
+		if (r->user && strcasecmp(p, ":AUTHENTICATED:") == 0)
+			return true;
+		if (r->user && strcmp(p, r->user) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool web_is_user_or_root(const struct req *r, const char *user)
+{
+	return r->user && (strcmp(r->user, "root") == 0 || strcmp(r->user, user) == 0);
+}
+
+bool web_accepts_json(const struct req *r)
+{
+	size_t n;
+	const char *a = req_header(r, "accept", &n);
+	return !a || memmem(a, n, "application/json", 16) || memmem(a, n, "*/*", 3);
+}
+
+void web_challenge(struct req *r)
+{
+	resp_header(r, "WWW-Authenticate", "Basic realm=\"pypi\"");
+}
+
+struct kvjob *kvjob_new(void)
+{
+	return xcalloc(1, sizeof(struct kvjob));
+}
+
+void kvjob_put(struct kvjob *j, const char *key, const cJSON *v)
+{
+	if (j->n == KVJOB_MAX)
+		abort();
+	struct buf b = BUF_INIT;
+	if (v)
+		json_print_compact(v, &b);
+	j->keys[j->n] = xstrdup(key);
+	j->lens[j->n] = b.len;
+	j->vals[j->n] = v ? buf_detach(&b, NULL) : NULL;
+	j->n++;
+}
+
+int kvjob_run(struct store_txn *t, void *arg)
+{
+	struct kvjob *j = arg;
+	const char *v;
+	size_t len;
+	int rc = ERR_OK;
+	if (j->absent_key && store_get(t, j->absent_key, &v, &len) == ERR_OK)
+		return ERR_EXISTS;
+	if (j->present_key && store_get(t, j->present_key, &v, &len) != ERR_OK)
+		return ERR_NOTFOUND;
+	for (size_t i = 0; i < j->n && !rc; i++) {
+		if (j->vals[i])
+			rc = store_put(t, j->keys[i], j->vals[i], j->lens[i]);
+		else
+			rc = store_del(t, j->keys[i]);
+	}
+	return rc;
+}
+
+void kvjob_free(struct kvjob *j)
+{
+	if (!j)
+		return;
+	for (size_t i = 0; i < j->n; i++) {
+		xfree(j->keys[i]);
+		xfree(j->vals[i]);
+	}
+	xfree(j->absent_key);
+	xfree(j->present_key);
+	cJSON_Delete(j->reply);
+	xfree(j->ok_msg);
+	xfree(j->exists_msg);
+	xfree(j->notfound_msg);
+	xfree(j);
+}
+
+static void kvjob_done(struct req *r, void *arg, int rc, int64_t serial)
+{
+	struct kvjob *j = arg;
+	if (!req_alive(r))
+		;
+	else if (rc == ERR_EXISTS)
+		resp_message(r, 409, "%s", j->exists_msg ? j->exists_msg : "already exists");
+	else if (rc == ERR_NOTFOUND)
+		resp_message(r, 404, "%s", j->notfound_msg ? j->notfound_msg : "not found");
+	else if (rc == ERR_MAPFULL)
+		resp_message(r, 507, "store full: the write was not done");
+	else if (rc)
+		resp_message(r, 500, "write failed: %s", err_str(rc));
+	else if (j->reply) {
+		resp_result(r, j->ok_status, j->ok_type, j->reply, j->ok_msg);
+		j->reply = NULL;
+	} else
+		resp_message(r, j->ok_status, "%s", j->ok_msg ? j->ok_msg : "ok");
+	kvjob_free(j);
+}
+
+void kvjob_submit(struct req *r, struct kvjob *j)
+{
+	wjob_submit(r, kvjob_run, j, kvjob_done);
+}
+
+static bool accepts_gzip(const struct req *r)
+{
+	size_t n;
+	const char *ae = req_header(r, "accept-encoding", &n);
+	if (!ae)
+		return false;
+	const char *g = memmem(ae, n, "gzip", 4);
+	if (!g)
+		return false;
+	/* "gzip;q=0" refuses it */
+	const char *end = ae + n;
+	const char *p = g + 4;
+	while (p < end && *p == ' ')
+		p++;
+	if (p < end && *p == ';') {
+		const char *q = memmem(p, (size_t)(end - p), "q=0", 3);
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		if (q && (!comma || q < comma) && !(q + 3 < end && q[3] == '.' && q + 4 < end && q[4] != '0'))
+			return false;
+	}
+	return true;
+}
+
+static int gzip_buf(const char *in, size_t len, struct buf *out)
+{
+	z_stream zs;
+	memset(&zs, 0, sizeof zs);
+	if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return ERR_NOMEM;
+	size_t cap = deflateBound(&zs, (uLong)len);
+	char *p = try_malloc(cap);
+	if (!p) {
+		deflateEnd(&zs);
+		return ERR_NOMEM;
+	}
+	zs.next_in = (Bytef *)(uintptr_t)in;
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)p;
+	zs.avail_out = (uInt)cap;
+	int z = deflate(&zs, Z_FINISH);
+	size_t outlen = cap - zs.avail_out;
+	deflateEnd(&zs);
+	if (z != Z_STREAM_END) {
+		xfree(p);
+		return ERR_NOMEM;
+	}
+	buf_release(out);
+	out->p = p;
+	out->len = outlen;
+	out->cap = cap;
+	return ERR_OK;
+}
+
+static bool etag_matches(const struct req *r, const char *etag)
+{
+	size_t n;
+	const char *inm = req_header(r, "if-none-match", &n);
+	if (!inm)
+		return false;
+	size_t el = strlen(etag);
+	if (n == 1 && inm[0] == '*')
+		return true;
+	for (const char *p = inm; p + el <= inm + n; p++)
+		if (memcmp(p, etag, el) == 0)
+			return true;
+	return false;
+}
+
+void web_send_page(struct req *r, const char *ctype, const char *body, size_t len)
+{
+	uint8_t sum[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1], etag[80];
+	bool gz = accepts_gzip(r);
+	sha256_buf(body, len, sum);
+	hex_encode(sum, 20, hex);
+	snprintf(etag, sizeof etag, "\"%s%s\"", hex, gz ? "-gz" : "");
+	resp_header(r, "Vary", "Accept, User-Agent, Accept-Encoding");
+	resp_header(r, "ETag", etag);
+	if (etag_matches(r, etag)) {
+		resp_send(r, 304, NULL, NULL, "", 0);
+		return;
+	}
+	if (gz) {
+		struct buf z = BUF_INIT;
+		if (gzip_buf(body, len, &z) == ERR_OK) {
+			resp_header(r, "Content-Encoding", "gzip");
+			resp_send(r, 200, NULL, ctype, z.p, z.len);
+			buf_release(&z);
+			return;
+		}
+		buf_release(&z);
+	}
+	resp_send(r, 200, NULL, ctype, body, len);
+}
+
+void web_add_url_segment(struct buf *b, const char *s)
+{
+	static const char hexd[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~!$&'()*+,;=:@", *p)) {
+			buf_addc(b, (char)*p);
+		} else {
+			char e[3] = { '%', hexd[*p >> 4], hexd[*p & 15] };
+			buf_add(b, e, 3);
+		}
+	}
+}
+
+static void add_path(struct buf *b, const char *target)
+{
+	/* target segments are already safe except for the filename: encode each */
+	const char *s = target;
+	while (*s) {
+		const char *e = strchr(s, '/');
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+		char *seg = xstrndup(s, n);
+		web_add_url_segment(b, seg);
+		xfree(seg);
+		if (!e)
+			break;
+		buf_addc(b, '/');
+		s = e + 1;
+	}
+}
+
+void web_add_href(struct req *r, struct buf *b, const char *target)
+{
+	size_t n;
+	if (r->app->cfg->absolute_urls || req_header(r, "x-devpi-absolute-urls", &n)) {
+		char *base = web_base_url(r);
+		buf_adds(b, base);
+		buf_addc(b, '/');
+		xfree(base);
+		add_path(b, target);
+		return;
+	}
+	/* The directory of the request path: every segment if the path ends
+	 * with '/', else all but the last. */
+	size_t ndir = r->trailing_slash ? r->nsegs : (r->nsegs ? r->nsegs - 1 : 0);
+	size_t common = 0;
+	const char *s = target;
+	while (common < ndir) {
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		if (!e || strlen(r->segs[common]) != len || memcmp(r->segs[common], s, len) != 0)
+			break;
+		common++;
+		s = e + 1;
+	}
+	for (size_t i = common; i < ndir; i++)
+		buf_adds(b, "../");
+	add_path(b, s);
+}

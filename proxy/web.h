@@ -1,0 +1,72 @@
+/* web.h — helpers shared by the handlers: URLs, JSON bodies, read
+ * transactions, permission checks. */
+#ifndef PROXY_WEB_H
+#define PROXY_WEB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct req;
+struct cJSON;
+struct store_txn;
+struct buf;
+
+/* The application URL without a trailing slash: --outside-url, or the
+ * X-Outside-Url header, else "http://<Host>".  xmalloc'ed. */
+char *web_base_url(struct req *r);
+/* Parses r->body as a JSON value with bounds; on failure answers 400
+ * "Bad request: could not decode json" and returns NULL.  Caller frees. */
+struct cJSON *web_json_body(struct req *r);
+/* Begins a read txn and sets r->serial; on failure answers 500 and returns NULL. */
+struct store_txn *web_read_begin(struct req *r);
+/* A parsed user / index config record; NULL if absent.  Caller frees. */
+struct cJSON *web_get_user(struct store_txn *t, const char *user);
+struct cJSON *web_get_index(struct store_txn *t, const char *user, const char *index);
+/* Whether r's caller is among the principals of an ACL list (user names,
+ * :ANONYMOUS:, :AUTHENTICATED:). */
+bool web_acl_allows(const struct req *r, const struct cJSON *list);
+/* root or the user itself. */
+bool web_is_user_or_root(const struct req *r, const char *user);
+/* Accept negotiation: whether JSON is what the client asked for. */
+bool web_accepts_json(const struct req *r);
+/* Sets a 401 challenge (WWW-Authenticate) header on r. */
+void web_challenge(struct req *r);
+
+#endif
+
+/* A write job of a few records with optional preconditions, for
+ * wjob_submit(r, kvjob_run, job, ...). */
+#define KVJOB_MAX 8
+struct kvjob {
+	size_t n;
+	char *keys[KVJOB_MAX];          /* owned */
+	char *vals[KVJOB_MAX];          /* owned JSON text; NULL = delete */
+	size_t lens[KVJOB_MAX];
+	char *absent_key;               /* owned; ERR_EXISTS if this key exists */
+	char *present_key;              /* owned; ERR_NOTFOUND if this key is missing */
+	/* The answer kvjob_done gives: */
+	int ok_status;                  /* e.g. 200, 201 */
+	const char *ok_type;            /* envelope type, static */
+	struct cJSON *reply;            /* owned; the result sent on success */
+	char *ok_msg;                   /* owned; message sent on success (or NULL) */
+	char *exists_msg;               /* owned; 409 message for ERR_EXISTS */
+	char *notfound_msg;             /* owned; 404 message for ERR_NOTFOUND */
+};
+struct kvjob *kvjob_new(void);
+/* Adds key = JSON of v (v is not consumed). */
+void kvjob_put(struct kvjob *j, const char *key, const struct cJSON *v);
+int kvjob_run(struct store_txn *t, void *arg);
+void kvjob_free(struct kvjob *j);
+/* Submits j on r's behalf; answers from the fields above and frees j. */
+void kvjob_submit(struct req *r, struct kvjob *j);
+
+/* Sends a page (simple pages and lists) with a strong ETag, 304 on a
+ * matching If-None-Match, gzip when the client accepts it, and
+ * `Vary: Accept, User-Agent, Accept-Encoding`.  body is borrowed. */
+void web_send_page(struct req *r, const char *ctype, const char *body, size_t len);
+/* Appends s percent-encoded for use in a URL path segment. */
+void web_add_url_segment(struct buf *b, const char *s);
+/* A link from the directory of r's path to the absolute path `target`
+ * (segments joined by '/', starting with the user): relative by default,
+ * absolute with --absolute-urls or an X-Devpi-Absolute-Urls header. */
+void web_add_href(struct req *r, struct buf *b, const char *target);

@@ -1,0 +1,241 @@
+/* store.h — everything LMDB: the environment, kv records with serials and a
+ * changelog, content-addressed chunked blobs, and the writer thread.
+ *
+ * One LMDB environment lives in the server directory with five named
+ * databases (docs/store.md has the byte layout):
+ *
+ *   meta       fixed names → raw bytes (uuid, secret, role, schema, and the
+ *              current serial, which this module keeps itself)
+ *   kv         path-like key → JSON text (stored with a trailing NUL)
+ *   changelog  serial (u64 big-endian) → {"serial":n,"time":t,"changes":{..}}
+ *   blobs      sha256 (32 bytes) → size, chunk count, blob id, created
+ *   chunks     blob id (u64 BE) + chunk index (u32 BE) → ≤ 1 MiB of content
+ *
+ * Transactions.  A read transaction sees one snapshot and may be used on any
+ * thread (MDB_NOTLS), one thread at a time; a thread may hold several.  Keep
+ * them short: never across a wait on the network.  Every pointer a read or
+ * get returns is borrowed from the map and stays valid only until its
+ * transaction ends (store_commit / store_abort); copy or send it before.
+ *
+ * Writes.  A running server does all its writes through the writer thread
+ * (store_writer_submit): it runs queued jobs in nested transactions of one
+ * batch transaction and commits them with one fsync (group commit).  Commands
+ * (init, import) and tests may use a direct write transaction
+ * (store_write_begin), which blocks on LMDB's write lock and on the fsync.
+ * A write transaction belongs to the thread that began it.  When LMDB
+ * fails an operation (ERR_MAPFULL, ERR_STORE, ...) the transaction is
+ * spoiled: later operations return the same error and store_commit aborts
+ * it.  Argument errors (ERR_TOOBIG, ERR_INVAL, ERR_PERM) and ERR_NOTFOUND
+ * leave it usable.
+ *
+ * Serials.  Every commit that changes kv gets the next serial (the first is
+ * 0) and exactly one changelog entry listing the keys it changed with their
+ * final values (null = deleted).  Commits that only touch meta, blobs or
+ * chunks get no serial.  An empty store has serial -1.
+ *
+ * Errors (common/err.h): ERR_NOTFOUND, ERR_TOOBIG (key over
+ * STORE_KEY_MAX, chunk over STORE_CHUNK_SIZE, transaction too large),
+ * ERR_MAPFULL (map size or disk full: the store stays usable for reads and
+ * for later smaller writes), ERR_CORRUPT (stored bytes do not verify),
+ * ERR_BUSY (reader slots exhausted, directory already open in this process),
+ * ERR_IO (an I/O error on commit: writes stop until restart), ERR_STORE
+ * (anything else from LMDB; the mdb_strerror text is logged).
+ *
+ * Never use a store across fork(), and never open the same directory twice
+ * in one process (store_open refuses with ERR_BUSY).
+ */
+#ifndef STORE_STORE_H
+#define STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct store_txn;   /* a read or a write transaction */
+
+#define STORE_KEY_MAX 500u                    /* bytes in a kv key or meta name */
+#define STORE_CHUNK_SIZE (1024u * 1024u)      /* bytes in a full chunk */
+#define STORE_MAP_SIZE_DEFAULT (64ull << 30)  /* 64 GiB of address space */
+#define STORE_MAX_READERS_DEFAULT 512u
+
+/* ---- environment ------------------------------------------------------ */
+
+struct store_opts {
+	const char *dir;        /* the server directory; borrowed during store_open */
+	uint64_t map_size;      /* bytes; 0 = STORE_MAP_SIZE_DEFAULT */
+	unsigned max_readers;   /* 0 = STORE_MAX_READERS_DEFAULT */
+};
+
+/* Opens (creating the directory with mode 0700 and the environment if
+ * missing) and clears stale reader slots.  *out is owned by the caller:
+ * release with store_close().  ERR_BUSY if dir is already open in this
+ * process, ERR_IO if dir cannot be created, ERR_CORRUPT for an unknown
+ * store format. */
+int store_open(const struct store_opts *o, struct store **out);
+
+/* Stops the writer thread (it first runs every job already queued), then
+ * closes the environment and frees s.  Every read and write transaction
+ * must have ended.  NULL-tolerant. */
+void store_close(struct store *s);
+
+/* The last committed serial as this process knows it (-1 on an empty
+ * store); lock-free, for status headers and long-polls. */
+int64_t store_serial(struct store *s);
+
+/* The server directory (owned by s, valid until store_close). */
+const char *store_dir(struct store *s);
+
+/* ---- transactions ----------------------------------------------------- */
+
+/* Begins a read transaction; *out is ended with store_commit or
+ * store_abort (either frees it).  ERR_BUSY when every reader slot is
+ * taken. */
+int store_read_begin(struct store *s, struct store_txn **out);
+
+/* Begins a direct write transaction, blocking on LMDB's write lock and
+ * (at commit) on fsync: for commands (init, import) and tests; servers use
+ * the writer thread.  Never call it from a writer job (that deadlocks).
+ * *out is ended with store_commit or store_abort on the same thread. */
+int store_write_begin(struct store *s, struct store_txn **out);
+
+/* Commits a write transaction (a read transaction just ends).  *serial
+ * (may be NULL) receives the serial of this commit if it changed kv, else
+ * the current serial (on failure: the last committed serial).  Always frees
+ * t.  Not for the transaction handed to a writer job. */
+int store_commit(struct store_txn *t, int64_t *serial);
+
+/* Ends t discarding its writes and frees it.  NULL-tolerant.  Not for the
+ * transaction handed to a writer job (return non-zero from run instead). */
+void store_abort(struct store_txn *t);
+
+/* The serial visible in t (including t's own earlier commits of nested
+ * jobs); -1 on an empty store. */
+int64_t store_txn_serial(struct store_txn *t);
+
+/* ---- kv records ------------------------------------------------------- */
+
+/* Looks key up.  *val is a NUL-terminated JSON text borrowed until t ends;
+ * *len excludes the NUL.  ERR_NOTFOUND, ERR_TOOBIG for a key over
+ * STORE_KEY_MAX, ERR_CORRUPT for a stored value without its NUL. */
+int store_get(struct store_txn *t, const char *key, const char **val, size_t *len);
+
+/* Sets key (1..STORE_KEY_MAX bytes) to the JSON text (val, len), which is
+ * copied and must parse as one JSON value with no NUL byte (ERR_INVAL).
+ * Write transactions only.  The key is listed in this commit's changelog
+ * entry with its final value. */
+int store_put(struct store_txn *t, const char *key, const char *val, size_t len);
+
+/* Deletes key; ERR_NOTFOUND if absent (the transaction stays usable).
+ * Listed in the changelog entry as null. */
+int store_del(struct store_txn *t, const char *key);
+
+/* Called once per key: key is a NUL-terminated copy valid during the call
+ * (klen excludes the NUL), val is borrowed like store_get's. */
+typedef int (*store_scan_fn)(void *arg, const char *key, size_t klen, const char *val, size_t vlen);
+
+/* Calls fn for every key starting with prefix ("" = all), in byte order.
+ * A non-zero return from fn stops the scan and is returned.  fn must not
+ * end t nor write keys under prefix. */
+int store_scan(struct store_txn *t, const char *prefix, store_scan_fn fn, void *arg);
+
+/* ---- meta ------------------------------------------------------------- */
+
+/* Raw bytes stored under name; *val borrowed until t ends.  ERR_NOTFOUND.
+ * The module's own names ("serial", "store.*") may be read but not
+ * written (store_meta_put: ERR_PERM).  "serial" holds the current serial
+ * as a u64 big-endian. */
+int store_meta_get(struct store_txn *t, const char *name, const void **val, size_t *len);
+/* Copies (val, len) under name; write transactions only; no serial. */
+int store_meta_put(struct store_txn *t, const char *name, const void *val, size_t len);
+
+/* ---- changelog -------------------------------------------------------- */
+
+/* The entry of serial: NUL-terminated JSON
+ * {"serial":n,"time":<epoch float>,"changes":{"<key>":<value or null>,...}}
+ * borrowed until t ends; *len excludes the NUL.  ERR_NOTFOUND. */
+int store_changelog_get(struct store_txn *t, int64_t serial, const char **val, size_t *len);
+
+/* ---- blobs ------------------------------------------------------------ */
+
+struct store_blob {
+	uint8_t sha256[32];
+	uint64_t size;       /* bytes of content */
+	uint32_t nchunks;    /* chunks 0..nchunks-1, each STORE_CHUNK_SIZE but the last */
+	uint64_t id;         /* key prefix of its chunks */
+	int64_t created;     /* epoch seconds when first stored */
+};
+
+/* Copies the entry of sha256 into *out.  ERR_NOTFOUND, ERR_CORRUPT. */
+int store_blob_get(struct store_txn *t, const uint8_t sha256[32], struct store_blob *out);
+
+/* Chunk idx of blob_id: *p borrowed (straight from the map, no copy) until
+ * t ends.  ERR_NOTFOUND. */
+int store_chunk_get(struct store_txn *t, uint64_t blob_id, uint32_t idx, const void **p, size_t *len);
+
+/* A fresh blob id for streaming a new blob: unique in this process,
+ * thread-safe, above every id already stored. */
+uint64_t store_blob_id_new(struct store *s);
+
+/* Writes chunk idx of an unfinished blob (copies p; len ≤ STORE_CHUNK_SIZE,
+ * else ERR_TOOBIG; every chunk but the last must be full, see
+ * store_blob_finish).  Write transactions only.  Never write under the id of
+ * a finished blob. */
+int store_chunk_put(struct store_txn *t, uint64_t blob_id, uint32_t idx, const void *p, size_t len);
+
+/* Makes a streamed blob visible under sha256 (which the caller computed
+ * while streaming; the content is not hashed again here).  Verifies that
+ * nchunks == ceil(size / STORE_CHUNK_SIZE), that chunks 0..nchunks-1 exist
+ * with nothing after them, and that every chunk is full but the last, which
+ * holds the rest (so byte offset o is in chunk o / STORE_CHUNK_SIZE); an
+ * empty blob has no chunks or one empty chunk.  ERR_CORRUPT otherwise (the chunks stay:
+ * discard them or roll back).  If a blob with that sha256 exists already,
+ * this id's chunks are deleted and the existing blob kept (still ERR_OK). */
+int store_blob_finish(struct store_txn *t, uint64_t blob_id, const uint8_t sha256[32], uint64_t size, uint32_t nchunks);
+
+/* Deletes the chunks of an unfinished blob (ERR_OK if there were none).
+ * Never call it with the id of a finished blob. */
+int store_blob_discard(struct store_txn *t, uint64_t blob_id);
+
+/* Deletes the entry of sha256 and its chunks.  ERR_NOTFOUND. */
+int store_blob_delete(struct store_txn *t, const uint8_t sha256[32]);
+
+/* Start-up sweep, before serving and before store_writer_start (ERR_BUSY
+ * after): deletes the chunks of every blob id that no `blobs` entry
+ * references (left by a crash mid-upload).  *removed (may be NULL) = the
+ * number of chunks deleted. */
+int store_sweep_orphans(struct store *s, uint64_t *removed);
+
+/* ---- the writer thread ------------------------------------------------ */
+
+struct store_job {
+	/* Runs on the writer thread inside a nested transaction of the batch's
+	 * transaction.  Non-zero rc rolls back only this job.  t is valid only
+	 * during the call; never commit or abort it, never begin another write
+	 * transaction (read transactions are fine). */
+	int  (*run)(struct store_txn *t, void *arg);
+	/* Runs (if not NULL) on the writer thread after the batch commit is
+	 * durable (or failed): rc = run's rc or the commit's error (e.g. ERR_MAPFULL);
+	 * serial = this job's serial if it changed kv, else the current
+	 * serial.  The job memory is the caller's and must stay valid until
+	 * done() is called; done() may free it.  Keep it short (hand the result
+	 * to a loop through its notify fd). */
+	void (*done)(void *arg, int rc, int64_t serial);
+	void *arg;
+	struct store_job *next;  /* internal */
+	int rc; int64_t serial;  /* internal */
+};
+
+/* Starts the writer thread (asynchronous signals blocked in it).
+ * ERR_EXISTS if it runs already, ERR_GONE after store_close began. */
+int  store_writer_start(struct store *s);
+
+/* Queues job; thread-safe, never blocks on I/O.  Jobs queued before
+ * store_writer_start run once it starts.  After store_close began and the
+ * writer exited, done(arg, ERR_GONE, serial) is called at once on the
+ * calling thread. */
+void store_writer_submit(struct store *s, struct store_job *job);
+
+/* Counters since open: batches committed (or failed) and jobs completed. */
+void store_writer_stats(struct store *s, uint64_t *batches, uint64_t *jobs);
+
+#endif
