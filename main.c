@@ -2,10 +2,12 @@
  * the store, and hands over to the server or to a store command. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "proxy/fsck.h"
 #include "proxy/model.h"
 #include "proxy/server.h"
 #include "store/store.h"
@@ -29,6 +31,31 @@ static int cmd_init(const struct config *cfg)
 			log_err("serverdir '%s' is already initialized", cfg->serverdir);
 		else if (rc)
 			log_err("cannot initialize '%s': %s", cfg->serverdir, err_str(rc));
+	}
+	store_close(st);
+	return rc;
+}
+
+static int cmd_fsck(const struct config *cfg)
+{
+	struct store *st = NULL;
+	uint64_t problems = 0;
+	bool inited = false;
+	if (access(cfg->serverdir, F_OK) != 0) {
+		log_err("no serverdir '%s'", cfg->serverdir);
+		return ERR_NOTFOUND;
+	}
+	int rc = open_store(cfg, &st);
+	if (!rc && !(rc = model_is_initialized(st, &inited)) && !inited) {
+		log_err("'%s' is not an initialized devpi-like serverdir", cfg->serverdir);
+		rc = ERR_NOTFOUND;
+	}
+	if (!rc) {
+		rc = fsck_run(st, !cfg->no_checksum, stdout, &problems);
+		if (rc)
+			log_err("cannot check '%s': %s", cfg->serverdir, err_str(rc));
+		else if (problems)
+			rc = ERR_CORRUPT;
 	}
 	store_close(st);
 	return rc;
@@ -86,7 +113,7 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 2;
 	}
-	rc = cfg->cmd == CMD_INIT ? cmd_init(cfg) : cmd_serve(cfg);
+	rc = cfg->cmd == CMD_INIT ? cmd_init(cfg) : cfg->cmd == CMD_FSCK ? cmd_fsck(cfg) : cmd_serve(cfg);
 	config_free(cfg);
 	return rc ? 1 : 0;
 }

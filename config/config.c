@@ -31,10 +31,11 @@ struct opt {
 
 #define SERVE (1u << CMD_SERVE)
 #define INIT (1u << CMD_INIT)
+#define FSCK (1u << CMD_FSCK)
 #define F(field) offsetof(struct config, field)
 
 static const struct opt opts[] = {
-	{ "serverdir", OPT_STR, F(serverdir), "./data", SERVE | INIT, "server directory (the LMDB store)" },
+	{ "serverdir", OPT_STR, F(serverdir), "./data", SERVE | INIT | FSCK, "server directory (the LMDB store)" },
 	{ "host", OPT_STR, F(host), "127.0.0.1", SERVE, "address to listen on" },
 	{ "port", OPT_INT, F(port), "3141", SERVE, "port to listen on (0 = any free port)" },
 	{ "root-passwd", OPT_STR, F(root_passwd), NULL, SERVE | INIT, "root password at initialization (default: random, printed once)" },
@@ -42,7 +43,7 @@ static const struct opt opts[] = {
 	{ "root-pypi-url", OPT_STR, F(root_pypi_url), "https://pypi.org/simple/", SERVE | INIT, "mirror_url of root/pypi at initialization" },
 	{ "threads", OPT_INT, F(threads), "0", SERVE, "worker threads (0 = number of cores)" },
 	{ "max-upload-size", OPT_SIZE, F(max_upload_size), "1G", SERVE, "largest request body accepted (413 beyond)" },
-	{ "map-size", OPT_SIZE, F(map_size), "64G", SERVE | INIT, "LMDB map size (address space, not disk)" },
+	{ "map-size", OPT_SIZE, F(map_size), "64G", SERVE | INIT | FSCK, "LMDB map size (address space, not disk)" },
 	{ "header-timeout", OPT_INT, F(header_timeout), "20", SERVE, "seconds a client has to send a whole request head" },
 	{ "body-timeout", OPT_INT, F(body_timeout), "60", SERVE, "seconds of silence allowed while a request body is read" },
 	{ "idle-timeout", OPT_INT, F(idle_timeout), "75", SERVE, "seconds an idle keep-alive connection is kept" },
@@ -53,7 +54,8 @@ static const struct opt opts[] = {
 	{ "mirror-cache-expiry", OPT_INT, F(mirror_cache_expiry), "1800", SERVE, "default mirror_cache_expiry of mirror indexes (seconds)" },
 	{ "request-timeout", OPT_INT, F(request_timeout), "5", SERVE, "upstream request timeout (seconds)" },
 	{ "allow-anonymous-user-create", OPT_BOOL, F(allow_anonymous_user_create), "false", SERVE, "let anonymous callers create users (devpi's default)" },
-	{ "log-level", OPT_STR, F(log_level), "info", SERVE | INIT, "error, warn, info or debug" },
+	{ "log-level", OPT_STR, F(log_level), "info", SERVE | INIT | FSCK, "error, warn, info or debug" },
+	{ "no-checksum", OPT_BOOL, F(no_checksum), "false", FSCK, "fsck: do not re-hash file contents" },
 	{ "access-log", OPT_STR, F(access_log), "-", SERVE, "access log file ('-' = stderr, '' = off)" },
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
@@ -200,12 +202,13 @@ static int load_env(struct config *c)
 
 void config_usage(enum config_cmd cmd)
 {
-	printf("usage: devpi-like [serve|init] [options]\n\n"
+	printf("usage: devpi-like [serve|init|fsck] [options]\n\n"
 	       "  serve   serve the index (default); initializes an empty serverdir first\n"
-	       "  init    initialize a new serverdir and exit\n\n"
+	       "  init    initialize a new serverdir and exit\n"
+	       "  fsck    verify every record and file of a serverdir; non-zero exit on problems\n\n"
 	       "options (also DEVPI_LIKE_<NAME> in the environment, or name = value\n"
 	       "under [devpi-like] in the file given with -c FILE):\n");
-	unsigned bit = 1u << (cmd == CMD_INIT ? CMD_INIT : CMD_SERVE);
+	unsigned bit = 1u << (cmd == CMD_INIT || cmd == CMD_FSCK ? cmd : CMD_SERVE);
 	for (size_t i = 0; i < NOPTS; i++) {
 		if (!(opts[i].cmds & bit))
 			continue;
@@ -237,6 +240,8 @@ int config_load(int argc, char **argv, struct config **out)
 			c->cmd = CMD_SERVE;
 		else if (strcmp(argv[i], "init") == 0)
 			c->cmd = CMD_INIT;
+		else if (strcmp(argv[i], "fsck") == 0)
+			c->cmd = CMD_FSCK;
 		else {
 			fprintf(stderr, "devpi-like: unknown command '%s' (try --help)\n", argv[i]);
 			goto fail;

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum config_cmd { CMD_SERVE, CMD_INIT, CMD_HELP, CMD_VERSION };
+enum config_cmd { CMD_SERVE, CMD_INIT, CMD_FSCK, CMD_HELP, CMD_VERSION };
 
 struct config {
 	enum config_cmd cmd;
@@ -40,6 +40,7 @@ struct config {
 	bool allow_anonymous_user_create;
 	char *log_level;
 	char *access_log;
+	bool no_checksum;          /* fsck: skip re-hashing file contents */
 	char *config_file;
 };
 

@@ -7,6 +7,7 @@
  */
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "common/strset.h"
 #include "inherit/name.h"
 #include "proxy/app.h"
 #include "proxy/conn.h"
@@ -404,4 +406,211 @@ void h_index_get(struct req *r)
 	}
 	store_abort(t);
 	resp_result(r, 200, "indexconfig", cfg, NULL);
+}
+
+/* ---- modify ------------------------------------------------------------- */
+
+static bool is_list_key(const char *k)
+{
+	return !strcmp(k, "bases") || !strcmp(k, "acl_upload") || !strcmp(k, "acl_toxresult_upload") ||
+	       !strcmp(k, "mirror_whitelist");
+}
+
+/* Applies the key=value / key+=value / key-=value / key-= list form
+ * (API.md 5.2) to cfg.  false with errs set on a bad operation. */
+static bool apply_kv_ops(cJSON *cfg, const cJSON *ops, struct buf *errs)
+{
+	const cJSON *op;
+	cJSON_ArrayForEach(op, ops) {
+		if (!cJSON_IsString(op)) {
+			err_add(errs, "modification operations must be strings");
+			return false;
+		}
+		const char *s = op->valuestring, *eq = strchr(s, '=');
+		if (!eq || eq == s) {
+			err_add(errs, "invalid modification '%.100s'", s);
+			return false;
+		}
+		char mode = (eq[-1] == '+' || eq[-1] == '-') ? eq[-1] : 0;
+		char *key = xstrndup(s, (size_t)(eq - s) - (mode ? 1 : 0));
+		const char *val = eq + 1;
+		bool ok = true;
+		if (!mode) {
+			cJSON_DeleteItemFromObjectCaseSensitive(cfg, key);
+			cJSON_AddStringToObject(cfg, key, val);
+		} else if (mode == '-' && !*val) {
+			static const char *const defaults[] = { "type", "volatile", "bases", "acl_upload",
+								"acl_toxresult_upload", "mirror_whitelist",
+								"mirror_whitelist_inheritance", "mirror_url", NULL };
+			for (size_t i = 0; defaults[i]; i++)
+				if (!strcmp(key, defaults[i])) {
+					err_add(errs, "Default values can't be removed.");
+					ok = false;
+				}
+			if (ok)
+				cJSON_DeleteItemFromObjectCaseSensitive(cfg, key);
+		} else if (!is_list_key(key)) {
+			err_add(errs, "The '%.100s' setting is not a list", key);
+			ok = false;
+		} else {
+			cJSON *list = cJSON_GetObjectItemCaseSensitive(cfg, key);
+			if (!cJSON_IsArray(list)) {
+				cJSON_DeleteItemFromObjectCaseSensitive(cfg, key);
+				list = cJSON_AddArrayToObject(cfg, key);
+			}
+			int found = -1, i = 0;
+			const cJSON *e;
+			cJSON_ArrayForEach(e, list) {
+				if (cJSON_IsString(e) && !strcmp(e->valuestring, val))
+					found = i;
+				i++;
+			}
+			if (mode == '+' && found < 0)
+				cJSON_AddItemToArray(list, cJSON_CreateString(val));
+			else if (mode == '-' && found < 0) {
+				err_add(errs, "The '%.100s' setting doesn't have value '%.100s'", key, val);
+				ok = false;
+			} else if (mode == '-')
+				cJSON_DeleteItemFromArray(list, found);
+		}
+		xfree(key);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+struct cycle_ctx {
+	struct store_txn *t;
+	const char *self;
+	const cJSON *new_bases;
+	int depth;
+};
+
+/* Whether `self` is reachable from the stages in `bases` (the new bases of
+ * self), following stored configs.  Bounded by depth and stage count. */
+static bool reaches(struct cycle_ctx *c, const cJSON *bases, struct strset *seen, char **keep, size_t *nkeep)
+{
+	const cJSON *b;
+	cJSON_ArrayForEach(b, bases) {
+		if (!cJSON_IsString(b))
+			continue;
+		const char *name = b->valuestring;
+		if (!strcmp(name, c->self))
+			return true;
+		if (*nkeep >= MODEL_MAX_STAGES * 4 || !strset_add(seen, name, strlen(name)))
+			continue;
+		keep[(*nkeep)++] = xstrdup(name);
+		char key[600];
+		snprintf(key, sizeof key, "index/%s", name);
+		cJSON *cfg = model_get(c->t, key);
+		bool hit = cfg && reaches(c, cJSON_GetObjectItemCaseSensitive(cfg, "bases"), seen, keep, nkeep);
+		cJSON_Delete(cfg);
+		if (hit)
+			return true;
+	}
+	return false;
+}
+
+static bool creates_cycle(struct store_txn *t, const char *self, const cJSON *bases)
+{
+	struct cycle_ctx c = { t, self, bases, 0 };
+	struct strset seen;
+	char *keep[MODEL_MAX_STAGES * 4];
+	size_t nkeep = 0;
+	strset_init(&seen, 16);
+	bool hit = reaches(&c, bases, &seen, keep, &nkeep);
+	strset_release(&seen);
+	for (size_t i = 0; i < nkeep; i++)
+		xfree(keep[i]);
+	return hit;
+}
+
+void h_index_patch(struct req *r)
+{
+	const char *user = r->segs[0], *index = r->segs[1];
+	struct store_txn *t = NULL;
+	cJSON *body = NULL, *old = NULL, *merged = NULL, *cfg = NULL;
+	struct buf errs = BUF_INIT;
+	char stage[200];
+	snprintf(stage, sizeof stage, "%s/%s", user, index);
+	if (!(body = web_json_body(r)))
+		return;
+	if (!(t = web_read_begin(r)))
+		goto out;
+	old = web_get_index(t, user, index);
+	if (!old) {
+		resp_abort(r, 404, "The stage %s could not be found.", stage);
+		goto out;
+	}
+	if (!web_is_user_or_root(r, user)) {
+		resp_message(r, 403, "no permission to modify index %s", stage);
+		goto out;
+	}
+	const char *type = json_get_str(old, "type");
+	bool mirror = type && !strcmp(type, "mirror");
+	if (mirror && strcmp(r->user, "root") != 0) {
+		resp_message(r, 403, "only root may modify mirror indexes");
+		goto out;
+	}
+	merged = cJSON_Duplicate(old, 1);
+	if (cJSON_IsArray(body)) {
+		if (!apply_kv_ops(merged, body, &errs)) {
+			resp_message(r, 400, "%s", errs.p);
+			goto out;
+		}
+	} else if (cJSON_IsObject(body)) {
+		cJSON *src = body;
+		if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(body, "result")) && cJSON_GetObjectItemCaseSensitive(body, "type"))
+			src = cJSON_GetObjectItemCaseSensitive(body, "result");
+		const cJSON *e;
+		cJSON_ArrayForEach(e, src) {
+			if (!strcmp(e->string, "projects"))
+				continue;
+			cJSON_DeleteItemFromObjectCaseSensitive(merged, e->string);
+			cJSON_AddItemToObject(merged, e->string, cJSON_Duplicate(e, 1));
+		}
+	} else {
+		resp_message(r, 400, "Bad request: expected a JSON object or a list of modifications");
+		goto out;
+	}
+	const char *newtype = json_get_str(merged, "type");
+	if (!newtype || strcmp(newtype, type ? type : "stage") != 0) {
+		resp_message(r, 400, "the 'type' of an index can't be changed");
+		goto out;
+	}
+	cfg = index_config_build(t, user, merged, &errs);
+	if (!cfg) {
+		resp_message(r, 400, "%s", errs.p ? errs.p : "invalid index config");
+		goto out;
+	}
+	cJSON *bases = cJSON_GetObjectItemCaseSensitive(cfg, "bases");
+	if (bases && creates_cycle(t, stage, bases)) {
+		resp_message(r, 400, "bases of %s would form a cycle", stage);
+		goto out;
+	}
+	if (req_query_has(r, "error_on_noop") && cJSON_Compare(cfg, old, 1)) {
+		resp_message(r, 400, "The requested modifications resulted in no changes");
+		goto out;
+	}
+	store_abort(t);
+	t = NULL;
+	struct kvjob *j = kvjob_new();
+	char key[600];
+	snprintf(key, sizeof key, "index/%s", stage);
+	j->present_key = xstrdup(key);
+	kvjob_put(j, key, cfg);
+	j->reply = cfg;
+	cfg = NULL;
+	j->ok_status = 200;
+	j->ok_type = "indexconfig";
+	j->notfound_msg = xasprintf("The stage %s could not be found.", stage);
+	kvjob_submit(r, j);
+out:
+	store_abort(t);
+	cJSON_Delete(body);
+	cJSON_Delete(old);
+	cJSON_Delete(merged);
+	cJSON_Delete(cfg);
+	buf_release(&errs);
 }

@@ -22,6 +22,7 @@ void h_user_put(struct req *r);          /* PUT /<user> */
 /* h_index.c */
 void h_index_get(struct req *r);         /* GET /<user>/<index> (JSON config) */
 void h_index_put(struct req *r);         /* PUT /<user>/<index> */
+void h_index_patch(struct req *r);       /* PATCH /<user>/<index> */
 
 /* h_upload.c */
 void h_upload_head(struct req *r);       /* POST /<user>/<index>/ multipart */

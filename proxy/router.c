@@ -368,6 +368,8 @@ void router_head(struct req *r)
 			collect(r, (r->installer || pep691) ? h_simple_list : h_index_get, 0);
 		} else if (r->m == M_PUT) {
 			collect(r, h_index_put, BODY_JSON_MAX);
+		} else if (r->m == M_PATCH) {
+			collect(r, h_index_patch, BODY_JSON_MAX);
 		} else if (r->m == M_POST) {
 			h_upload_head(r);
 		} else {

@@ -238,4 +238,50 @@ void store_writer_submit(struct store *s, struct store_job *job);
 /* Counters since open: batches committed (or failed) and jobs completed. */
 void store_writer_stats(struct store *s, uint64_t *batches, uint64_t *jobs);
 
+/* ---- integrity check (fsck) -------------------------------------------- */
+
+#include <stdbool.h>
+
+struct store_check_report {
+	uint64_t records;            /* kv records seen */
+	uint64_t bad_records;        /* kv values that are not valid JSON (or lack their NUL, or a key over STORE_KEY_MAX) */
+	uint64_t serials;            /* changelog entries seen */
+	uint64_t changelog_problems; /* gaps below the current serial, entries that do not parse, serial in meta inconsistent */
+	uint64_t blobs;              /* blob entries */
+	uint64_t bad_blobs;          /* missing/short/extra chunks, size mismatch, or (rehash) sha256 mismatch */
+	uint64_t chunks;             /* chunk entries */
+	uint64_t orphan_chunks;      /* chunks whose blob id no blobs entry references */
+	uint64_t bytes_hashed;
+};
+
+/* Called once per problem found, with a one-line lower-case message that
+ * names the key / serial / blob (hex sha256) / blob id.  problem is
+ * NUL-terminated and valid only during the call (copy it to keep it); key
+ * bytes that are not printable ASCII appear as \xNN.  The callback must
+ * not use s. */
+typedef void (*store_check_fn)(void *arg, const char *problem);
+
+/* Verifies the whole store in one read snapshot (works while a server runs
+ * in another process or thread): every kv value is valid JSON; changelog
+ * entries exist for every serial from the oldest kept one to the current
+ * serial with no gap and each parses as JSON with the right "serial";
+ * every blob entry's chunks are all present, full-sized except the last,
+ * add up to its size, no chunk beyond nchunks, and with rehash its content
+ * re-hashes to its sha256; every chunk belongs to a blob entry (orphans
+ * counted).  Streams chunk by chunk (bounded memory; a 1 GB blob must not
+ * be loaded whole).  Returns ERR_OK when the scan ran (problems are counted
+ * in *out, the caller decides the exit code), or an error if the store
+ * could not be read.
+ *
+ * report may be NULL; out is required and is zeroed first (after an error
+ * it holds the counts so far).  Heap use is about 48 bytes per blob entry;
+ * chunk content is read straight from the map, never copied.  Orphans: the chunks of an upload still streaming (written, not
+ * yet finished) have no blob entry yet, so on a running server they are
+ * counted and reported as orphan chunks; run fsck on a quiescent store, or
+ * read orphan_chunks as "orphans or uploads in progress" (the start-up
+ * sweep, store_sweep_orphans, removes real ones).  The snapshot is held for
+ * the whole scan: on a running server the data file grows meanwhile, since
+ * pages freed by later commits cannot be reused until the check ends. */
+int store_check(struct store *s, bool rehash, store_check_fn report, void *arg, struct store_check_report *out);
+
 #endif
