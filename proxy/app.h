@@ -26,10 +26,13 @@ struct app {
 	int listen_port;                /* the port actually bound */
 };
 
+struct conn;
+
 struct worker {
 	struct app *app;
 	struct event_base *base;
 	int index;
+	struct conn *conns;             /* open connections of this loop (its thread only) */
 };
 
 /* Records a serial that has just been committed (monotonic max). */

@@ -36,6 +36,7 @@ enum conn_state { CS_HEAD, CS_BODY, CS_WAIT, CS_CLOSING, CS_LINGER };
 
 struct conn {
 	struct worker *w;
+	struct conn *prev, *next;       /* w->conns */
 	struct bufferevent *bev;
 	struct event *timer;            /* idle / header deadline */
 	struct event *kick;             /* deferred work after a callback */
@@ -576,6 +577,12 @@ static void conn_free(struct conn *c)
 		r->close_after = true;
 		req_detach(r);
 	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	http1_parser_release(&c->parser);
 	event_free(c->timer);
 	event_free(c->kick);
@@ -597,6 +604,10 @@ void conn_accept(struct worker *w, int fd)
 	}
 	struct conn *c = xcalloc(1, sizeof *c);
 	c->w = w;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
@@ -620,4 +631,10 @@ void conn_accept(struct worker *w, int fd)
 	bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HIGH_WATER);
 	timer_arm(c, a->cfg->header_timeout, false);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+void conn_close_all(struct worker *w)
+{
+	while (w->conns)
+		conn_free(w->conns);
 }

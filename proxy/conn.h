@@ -108,5 +108,7 @@ void resp_abort_stream(struct req *r);
 
 /* Accepts a new connection on worker w (called from the listener). */
 void conn_accept(struct worker *w, int fd);
+/* Closes every connection of w; only after w's loop has stopped. */
+void conn_close_all(struct worker *w);
 
 #endif

@@ -151,7 +151,7 @@ static int cmp_link_human(const void *a, const void *b)
 
 static void render_html(struct req *r, const char *stage, const char *project, struct project_links *pl, struct buf *b)
 {
-	if (!r->installer)
+	if (!r->installer && pl->nlinks > 1)
 		qsort(pl->links, pl->nlinks, sizeof *pl->links, cmp_link_human);
 	buf_adds(b, "<!DOCTYPE html><html lang=\"en\"><head><meta name=\"pypi:repository-version\" content=\"1.1\">"
 		    "<title>");

@@ -190,6 +190,11 @@ fail:
 	 * loops: wait for it before freeing them. */
 	for (int spins = 0; wjob_in_flight() > 0 && spins < 3000; spins++)
 		usleep(1000);
+	/* Run what those completions queued, then close what is still open. */
+	for (int i = 0; i < started; i++) {
+		event_base_loop(ts[i].w.base, EVLOOP_NONBLOCK);
+		conn_close_all(&ts[i].w);
+	}
 	for (int i = 0; ts && i < nthreads; i++) {
 		if (ts[i].lis)
 			evconnlistener_free(ts[i].lis);
