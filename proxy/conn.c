@@ -46,6 +46,7 @@ struct conn {
 	bool idle_timer;                /* timer is the idle one (no byte of the next head yet) */
 	bool body_paused;
 	bool dead;
+	bool eof;                       /* the client closed its sending side */
 	char peer[64];
 };
 
@@ -367,6 +368,8 @@ static void conn_start_req(struct conn *c)
 	struct timeval tv = { c->w->app->cfg->body_timeout, 0 };
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	router_head(r);
+	if (!r->head_sent && h->expect_continue && (h->chunked || h->content_length > 0))
+		evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
 }
 
 static void conn_error_response(struct conn *c, int status, const char *msg)
@@ -418,9 +421,9 @@ static void conn_body(struct conn *c, const char *p, size_t n)
 			resp_reason(r, 400, "bad request body");
 		return;
 	}
-	if (buf_add(&r->body, p, n) != ERR_OK) {
+	if (n > r->body_limit - r->body.len || buf_add(&r->body, p, n) != ERR_OK) {
 		r->close_after = true;
-		resp_message(r, 413, "request body too large for this route");
+		resp_message(r, 413, "request body too large for this route (at most %zu bytes)", r->body_limit);
 	}
 }
 
@@ -439,6 +442,10 @@ static void conn_parse(struct conn *c)
 		if (avail)
 			evbuffer_peek(in, -1, NULL, &v, 1);
 		else if (c->st != CS_BODY)
+			break;
+		/* Output back-pressure: a client that pipelines requests but
+		 * does not read the answers gets no more parsed. */
+		if (c->st == CS_HEAD && evbuffer_get_length(bufferevent_get_output(c->bev)) > OUT_LOW_WATER)
 			break;
 		if (c->st == CS_HEAD && c->idle_timer)
 			timer_arm(c, c->w->app->cfg->header_timeout, false);
@@ -503,6 +510,14 @@ static void conn_drive(struct conn *c)
 		if (c->st == CS_HEAD)
 			conn_parse(c);
 	}
+	/* After the client's EOF: once every complete request it sent is
+	 * answered, flush and close. */
+	if (c->eof && c->st == CS_HEAD && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+		c->st = CS_CLOSING;
+	if (c->st == CS_CLOSING && c->eof && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_free(c);
+		return;
+	}
 	if (c->st == CS_CLOSING && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
 		/* Lingering close: half-close our side, then read and discard
 		 * for a moment, so a client still sending a body it will never
@@ -523,7 +538,8 @@ static void conn_drive(struct conn *c)
 	}
 	/* Apply back-pressure: stop reading while the body is paused or the
 	 * request is being answered. */
-	if (c->st == CS_HEAD || (c->st == CS_BODY && !c->body_paused))
+	bool out_full = evbuffer_get_length(bufferevent_get_output(c->bev)) > OUT_LOW_WATER;
+	if (!c->eof && ((c->st == CS_HEAD && !out_full) || (c->st == CS_BODY && !c->body_paused)))
 		bufferevent_enable(c->bev, EV_READ);
 	else
 		bufferevent_disable(c->bev, EV_READ);
@@ -543,7 +559,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 		c->req->hooks->on_writable(c->req);
 		return;
 	}
-	if (c->st == CS_CLOSING)
+	if (c->st == CS_CLOSING || c->st == CS_HEAD)
 		conn_drive(c);
 }
 
@@ -553,6 +569,17 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_TIMEOUT)
 		log_info("closing connection from %s: %s timed out", c->peer,
 			 (what & BEV_EVENT_READING) ? "read" : "write");
+	/* A half-close (EOF on reading) still gets the answers to what was
+	 * sent, unless it cut a request body short. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->st != CS_LINGER &&
+	    !(c->st == CS_BODY && c->req && !c->req->body_done && !c->req->finished)) {
+		c->eof = true;
+		if (c->req)
+			c->req->close_after = true;
+		bufferevent_disable(c->bev, EV_READ);
+		conn_drive(c);
+		return;
+	}
 	conn_free(c);
 }
 

@@ -55,6 +55,7 @@ struct req {
 	int64_t serial;                 /* serial reported in X-DEVPI-SERIAL; -2 = current */
 	struct buf body;                /* collected body for non-streaming routes */
 	void (*handler)(struct req *r); /* runs once the body is collected */
+	size_t body_limit;              /* bytes of body the route accepts */
 	const struct req_hooks *hooks;
 	void *hctx;                     /* handler state, freed by hooks->on_close */
 	int refs;

@@ -144,13 +144,6 @@ static void send_blob(struct req *r, const cJSON *rec, const char *sha_hex, cons
 		resp_abort(r, 500, "cannot read file: %s", err_str(rc));
 		return;
 	}
-	const char *lm = json_get_str(rec, "last_modified");
-	if (lm)
-		resp_header(r, "Last-Modified", lm);
-	if (immutable)
-		resp_header(r, "Cache-Control", "max-age=365000000, immutable, public");
-	resp_header(r, "Accept-Ranges", "bytes");
-	resp_headerf(r, "ETag", "\"%s\"", sha_hex);
 	uint64_t start = 0, end = blob.size;
 	int status = 200;
 	size_t n;
@@ -167,6 +160,13 @@ static void send_blob(struct req *r, const cJSON *rec, const char *sha_hex, cons
 			resp_headerf(r, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, start, end - 1, blob.size);
 		}
 	}
+	const char *lm = json_get_str(rec, "last_modified");
+	if (lm)
+		resp_header(r, "Last-Modified", lm);
+	if (immutable)
+		resp_header(r, "Cache-Control", "max-age=365000000, immutable, public");
+	resp_header(r, "Accept-Ranges", "bytes");
+	resp_headerf(r, "ETag", "\"%s\"", sha_hex);
 	const char *ctype = filename_content_type(filename);
 	resp_begin(r, status, NULL, ctype, (int64_t)(end - start));
 	if (r->m == M_HEAD || start == end) {

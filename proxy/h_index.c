@@ -599,6 +599,9 @@ void h_index_patch(struct req *r)
 	char key[600];
 	snprintf(key, sizeof key, "index/%s", stage);
 	j->present_key = xstrdup(key);
+	j->expect_key = xstrdup(key);
+	j->expect = old;
+	old = NULL;
 	kvjob_put(j, key, cfg);
 	j->reply = cfg;
 	cfg = NULL;

@@ -27,6 +27,7 @@
 #include "inherit/name.h"
 #include "proxy/app.h"
 #include "proxy/conn.h"
+#include "proxy/cpupool.h"
 #include "proxy/handlers.h"
 #include "proxy/model.h"
 #include "proxy/multipart.h"
@@ -66,6 +67,11 @@ struct upload {
 	size_t chunk_len;
 	int inflight;
 	int store_err;
+	/* metadata read on the CPU pool */
+	int meta_rc;
+	char *meta_text;
+	size_t meta_len;
+	cJSON *meta;
 	bool blob_done;                  /* finished (or discarded) in the store */
 };
 
@@ -89,6 +95,8 @@ static void upload_unref(struct upload *u)
 	buf_release(&u->value);
 	xfree(u->filename);
 	xfree(u->chunk);
+	xfree(u->meta_text);
+	cJSON_Delete(u->meta);
 	sha256_release(&u->sha);
 	xfree(u->user);
 	xfree(u->index);
@@ -417,6 +425,8 @@ static void upload_register(struct upload *u)
 		upload_fail(u, 400, "invalid metadata: version is required");
 		return;
 	}
+	/* A register carries no file: drop any content part that came along. */
+	upload_discard(u);
 	struct release_write *w = release_write_new(u->user, u->index, name, version);
 	w->form = cJSON_Duplicate(u->form, 1);
 	w->register_only = true;
@@ -426,15 +436,70 @@ static void upload_register(struct upload *u)
 	wjob_submit(u->r, release_write_run, w, finish_done);
 }
 
+static void meta_work(void *arg)
+{
+	struct upload *u = arg;
+	u->meta_rc = upload_read_metadata(u, &u->meta_text, &u->meta_len, &u->meta);
+}
+
+static void upload_file_continue(struct upload *u);
+
+static void meta_done(struct req *r, void *arg)
+{
+	struct upload *u = arg;
+	if (u->st == UP_FINISHING)
+		upload_file_continue(u);
+	upload_unref(u);
+}
+
+/* Validates the form against the filename, then reads the core metadata
+ * on the CPU pool (decompression must not stall the loop). */
 static void upload_file(struct upload *u)
 {
 	const char *name = form_str(u, "name"), *version = form_str(u, "version");
 	const char *fn = u->filename;
-	char *meta_text = NULL;
-	size_t meta_len = 0;
-	cJSON *meta = NULL;
 	if (!check_name_version(u, name, version))
+		return;
+	if (name_check_filename(fn, strlen(fn)) != ERR_OK) {
+		upload_fail(u, 400, "invalid filename '%.200s'", fn);
+		return;
+	}
+	if (!version || !*version || !filename_contains_version(fn, version)) {
+		upload_fail(u, 400, "filename '%s' does not contain version '%s'", fn, version ? version : "");
+		return;
+	}
+	if (!filename_has_archive_ext(fn, strlen(fn))) {
+		upload_fail(u, 400, "'%s' is not a valid archive name", fn);
+		return;
+	}
+	if (!filename_matches_project(fn, name)) {
+		upload_fail(u, 400, "filename '%s' does not match project name '%s'", fn, name);
+		return;
+	}
+	u->st = UP_FINISHING;
+	u->refs++;
+	if (cpupool_submit(u->r, meta_work, meta_done, u) != ERR_OK) {
+		u->refs--;
+		u->st = UP_FLUSHING;
+		upload_fail(u, 503, "server busy reading uploads; retry");
+	}
+}
+
+static void upload_file_continue(struct upload *u)
+{
+	const char *name = form_str(u, "name"), *version = form_str(u, "version");
+	const char *fn = u->filename;
+	char *meta_text = u->meta_text;
+	size_t meta_len = u->meta_len;
+	cJSON *meta = u->meta;
+	int rc = u->meta_rc;
+	u->meta_text = NULL;
+	u->meta = NULL;
+	if (!req_alive(u->r)) {
+		u->st = UP_DONE;
+		upload_discard(u);
 		goto out;
+	}
 	if (name_check_filename(fn, strlen(fn)) != ERR_OK) {
 		upload_fail(u, 400, "invalid filename '%.200s'", fn);
 		goto out;
@@ -451,7 +516,6 @@ static void upload_file(struct upload *u)
 		upload_fail(u, 400, "filename '%s' does not match project name '%s'", fn, name);
 		goto out;
 	}
-	int rc = upload_read_metadata(u, &meta_text, &meta_len, &meta);
 	if (rc == ERR_TOOBIG) {
 		upload_fail(u, 400, "'%s': metadata over its bound (%u bytes) or a compression bomb", fn, METADATA_MAX);
 		goto out;

@@ -16,6 +16,8 @@
 #include "proxy/app.h"
 #include "proxy/auth.h"
 #include "proxy/conn.h"
+#include "proxy/cpupool.h"
+#include "proxy/router.h"
 #include "proxy/handlers.h"
 #include "proxy/model.h"
 #include "proxy/web.h"
@@ -23,7 +25,6 @@
 
 #define TOKEN_TTL 36000
 
-int router_check_password(struct app *a, const char *user, const char *pw);
 
 /* ---- views ------------------------------------------------------------ */
 
@@ -194,43 +195,110 @@ void h_health(struct req *r)
 
 /* ---- login ------------------------------------------------------------ */
 
+static void login_checked(struct req *r, const char *user, bool ok, void *arg)
+{
+	char *token = NULL;
+	req_pause_body(r, false);
+	if (!req_alive(r))
+		return;
+	if (!ok) {
+		resp_message(r, 401, "user '%s' could not be authenticated", user);
+		return;
+	}
+	if (auth_token_new(r->app->secret, sizeof r->app->secret, user, time(NULL), TOKEN_TTL, &token) != ERR_OK) {
+		resp_message(r, 500, "cannot create a token");
+		return;
+	}
+	cJSON *res = cJSON_CreateObject();
+	cJSON_AddStringToObject(res, "password", token);
+	cJSON_AddNumberToObject(res, "expiration", TOKEN_TTL);
+	resp_result(r, 200, "proxyauth", res, "login successful");
+	xfree(token);
+}
+
 void h_login(struct req *r)
 {
 	cJSON *body = web_json_body(r);
-	char *token = NULL;
 	if (!body)
 		return;
 	const char *user = json_get_str(body, "user");
 	const char *pw = json_get_str(body, "password");
 	if (!user || !pw) {
 		resp_message(r, 400, "Bad request: no user/password specified");
-		goto out;
-	}
-	if (strlen(user) > 64 || name_check_user_index(user, strlen(user)) != ERR_OK ||
-	    router_check_password(r->app, user, pw) != ERR_OK) {
+	} else if (strlen(user) > 64 || name_check_user_index(user, strlen(user)) != ERR_OK || strlen(pw) > 4096) {
 		resp_message(r, 401, "user '%s' could not be authenticated", user);
-		goto out;
+	} else {
+		/* /+login checks real passwords only, never tokens (API.md 2.2). */
+		router_check_password(r, user, pw, login_checked, NULL);
 	}
-	if (auth_token_new(r->app->secret, sizeof r->app->secret, user, time(NULL), TOKEN_TTL, &token) != ERR_OK) {
-		resp_message(r, 500, "cannot create a token");
-		goto out;
-	}
-	cJSON *res = cJSON_CreateObject();
-	cJSON_AddStringToObject(res, "password", token);
-	cJSON_AddNumberToObject(res, "expiration", TOKEN_TTL);
-	resp_result(r, 200, "proxyauth", res, "login successful");
-out:
-	xfree(token);
 	cJSON_Delete(body);
 }
 
 /* ---- create user ------------------------------------------------------ */
 
+struct user_create {
+	char *name;
+	char *pw;                       /* to hash on the CPU pool, or NULL */
+	cJSON *rec;                     /* the record, pwhash added once known */
+	int rc;
+};
+
+static void user_create_free(struct user_create *uc)
+{
+	xfree(uc->name);
+	if (uc->pw) {
+		memset(uc->pw, 0, strlen(uc->pw));
+		xfree(uc->pw);
+	}
+	cJSON_Delete(uc->rec);
+	xfree(uc);
+}
+
+/* Writes the record; frees uc. */
+static void user_create_store(struct req *r, struct user_create *uc)
+{
+	struct kvjob *j = kvjob_new();
+	char key[600];
+	snprintf(key, sizeof key, "user/%s", uc->name);
+	j->absent_key = xstrdup(key);
+	kvjob_put(j, key, uc->rec);
+	j->reply = cJSON_Duplicate(uc->rec, 1);
+	cJSON_DeleteItemFromObjectCaseSensitive(j->reply, "pwhash");
+	cJSON_AddObjectToObject(j->reply, "indexes");
+	j->ok_status = 201;
+	j->ok_type = "userconfig";
+	j->exists_msg = xstrdup("user already exists");
+	kvjob_submit(r, j);
+	user_create_free(uc);
+}
+
+static void user_hash_work(void *arg)
+{
+	struct user_create *uc = arg;
+	char *pwhash = NULL;
+	uc->rc = auth_hash_password(uc->pw, strlen(uc->pw), &pwhash);
+	if (uc->rc == ERR_OK)
+		cJSON_AddStringToObject(uc->rec, "pwhash", pwhash);
+	xfree(pwhash);
+}
+
+static void user_hash_done(struct req *r, void *arg)
+{
+	struct user_create *uc = arg;
+	if (!req_alive(r)) {
+		user_create_free(uc);
+	} else if (uc->rc) {
+		resp_message(r, 500, "cannot hash the password");
+		user_create_free(uc);
+	} else {
+		user_create_store(r, uc);
+	}
+}
+
 void h_user_put(struct req *r)
 {
 	const char *name = r->segs[0];
 	cJSON *body = NULL, *rec = NULL;
-	char *pwhash = NULL;
 	struct buf unknown = BUF_INIT;
 	if (!r->user && !r->app->cfg->allow_anonymous_user_create) {
 		resp_message(r, 403, "anonymous user creation is not allowed; authenticate first");
@@ -273,23 +341,16 @@ void h_user_put(struct req *r)
 		resp_message(r, 403, "only root may set a password hash");
 		goto out;
 	}
-	if (cJSON_IsString(pw)) {
-		if (strlen(pw->valuestring) > 1024) {
-			resp_message(r, 400, "password too long");
-			goto out;
-		}
-		if (auth_hash_password(pw->valuestring, strlen(pw->valuestring), &pwhash) != ERR_OK) {
-			resp_message(r, 500, "cannot hash the password");
-			goto out;
-		}
-	} else {
-		pwhash = xstrdup(given_hash);
+	if (cJSON_IsString(pw) && strlen(pw->valuestring) > 1024) {
+		resp_message(r, 400, "password too long");
+		goto out;
 	}
 	char now[32];
 	model_now_iso(now);
 	rec = cJSON_CreateObject();
 	cJSON_AddStringToObject(rec, "username", name);
-	cJSON_AddStringToObject(rec, "pwhash", pwhash);
+	if (!cJSON_IsString(pw))
+		cJSON_AddStringToObject(rec, "pwhash", given_hash);
 	static const char *const info[] = { "email", "title", "description", "custom_data" };
 	for (size_t i = 0; i < 4; i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, info[i]);
@@ -297,21 +358,21 @@ void h_user_put(struct req *r)
 			cJSON_AddItemToObject(rec, info[i], cJSON_Duplicate(v, 1));
 	}
 	cJSON_AddStringToObject(rec, "created", now);
-	struct kvjob *j = kvjob_new();
-	char key[600];
-	snprintf(key, sizeof key, "user/%s", name);
-	j->absent_key = xstrdup(key);
-	kvjob_put(j, key, rec);
-	j->reply = cJSON_Duplicate(rec, 1);
-	cJSON_DeleteItemFromObjectCaseSensitive(j->reply, "pwhash");
-	cJSON_AddObjectToObject(j->reply, "indexes");
-	j->ok_status = 201;
-	j->ok_type = "userconfig";
-	j->exists_msg = xstrdup("user already exists");
-	kvjob_submit(r, j);
+	struct user_create *uc = xcalloc(1, sizeof *uc);
+	uc->rec = rec;
+	rec = NULL;
+	uc->name = xstrdup(name);
+	if (cJSON_IsString(pw)) {
+		uc->pw = xstrdup(pw->valuestring);
+		if (cpupool_submit(r, user_hash_work, user_hash_done, uc) != ERR_OK) {
+			user_create_free(uc);
+			resp_message(r, 503, "server busy hashing passwords; retry");
+		}
+	} else {
+		user_create_store(r, uc);
+	}
 out:
 	cJSON_Delete(body);
 	cJSON_Delete(rec);
-	xfree(pwhash);
 	buf_release(&unknown);
 }

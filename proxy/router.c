@@ -24,6 +24,7 @@
 #include "proxy/app.h"
 #include "proxy/auth.h"
 #include "proxy/conn.h"
+#include "proxy/cpupool.h"
 #include "proxy/handlers.h"
 #include "proxy/http1.h"
 #include "proxy/model.h"
@@ -168,42 +169,102 @@ static void pwcache_store(const uint8_t key[SHA256_LEN], const uint8_t sum[SHA25
 	pthread_mutex_unlock(&pwcache_lock);
 }
 
-int router_check_password(struct app *a, const char *user, const char *pw)
+/* Password checks run on the CPU pool: argon2 takes tens of milliseconds
+ * and 64 MiB, which must not stall a loop.  The verified-password cache
+ * answers repeated credentials without it. */
+struct pwcheck {
+	struct app *app;
+	char *user;
+	char *pw;
+	char *pwhash;                   /* NULL: no such user */
+	uint8_t key[SHA256_LEN];
+	uint8_t sum[SHA256_LEN];
+	int rc;
+	void (*then)(struct req *r, const char *user, bool ok, void *arg);
+	void *arg;
+};
+
+static void pwcheck_free(struct pwcheck *pc)
 {
-	struct store_txn *t = NULL;
-	char key[600];
-	char *pwhash = NULL;
-	int rc = store_read_begin(a->store, &t);
-	if (rc)
-		return rc;
-	snprintf(key, sizeof key, "user/%s", user);
-	cJSON *u = model_get(t, key);
-	store_abort(t);
-	const char *h = u ? json_get_str(u, "pwhash") : NULL;
-	if (!h) {
-		rc = ERR_AUTH;
-		goto fail;
+	xfree(pc->user);
+	if (pc->pw) {
+		memset(pc->pw, 0, strlen(pc->pw));
+		xfree(pc->pw);
 	}
-	pwhash = xstrdup(h);
-	uint8_t ck[SHA256_LEN], sum[SHA256_LEN];
-	pwcache_key(a, user, pw, ck);
-	sha256_buf(pwhash, strlen(pwhash), sum);
-	if (pwcache_check(ck, sum)) {
-		rc = ERR_OK;
-		goto fail;
-	}
-	rc = auth_verify_password(pw, strlen(pw), pwhash);
-	if (rc == ERR_OK)
-		pwcache_store(ck, sum);
-	else if (rc != ERR_AUTH)
-		rc = ERR_AUTH;
-fail:
-	cJSON_Delete(u);
-	xfree(pwhash);
-	return rc;
+	xfree(pc->pwhash);
+	xfree(pc);
 }
 
-static void resolve_auth(struct req *r)
+static void pwcheck_work(void *arg)
+{
+	struct pwcheck *pc = arg;
+	pc->rc = pc->pwhash ? auth_verify_password(pc->pw, strlen(pc->pw), pc->pwhash) : ERR_AUTH;
+	if (pc->rc == ERR_OK)
+		pwcache_store(pc->key, pc->sum);
+}
+
+static void pwcheck_done(struct req *r, void *arg)
+{
+	struct pwcheck *pc = arg;
+	pc->then(r, pc->user, pc->rc == ERR_OK, pc->arg);
+	pwcheck_free(pc);
+}
+
+void router_check_password(struct req *r, const char *user, const char *pw,
+			   void (*then)(struct req *r, const char *user, bool ok, void *arg), void *arg)
+{
+	struct app *a = r->app;
+	struct store_txn *t = NULL;
+	char key[600];
+	struct pwcheck *pc = xcalloc(1, sizeof *pc);
+	pc->app = a;
+	pc->user = xstrdup(user);
+	pc->pw = xstrdup(pw);
+	pc->then = then;
+	pc->arg = arg;
+	if (store_read_begin(a->store, &t) == ERR_OK) {
+		snprintf(key, sizeof key, "user/%s", user);
+		cJSON *u = model_get(t, key);
+		store_abort(t);
+		const char *h = u ? json_get_str(u, "pwhash") : NULL;
+		if (h)
+			pc->pwhash = xstrdup(h);
+		cJSON_Delete(u);
+	}
+	if (!pc->pwhash) {
+		then(r, user, false, arg);
+		pwcheck_free(pc);
+		return;
+	}
+	pwcache_key(a, user, pw, pc->key);
+	sha256_buf(pc->pwhash, strlen(pc->pwhash), pc->sum);
+	if (pwcache_check(pc->key, pc->sum)) {
+		then(r, user, true, arg);
+		pwcheck_free(pc);
+		return;
+	}
+	req_pause_body(r, true);
+	if (cpupool_submit(r, pwcheck_work, pwcheck_done, pc) != ERR_OK) {
+		req_pause_body(r, false);
+		pwcheck_free(pc);
+		resp_message(r, 503, "server busy checking passwords; retry");
+	}
+}
+
+static void route(struct req *r);
+
+static void auth_checked(struct req *r, const char *user, bool ok, void *arg)
+{
+	if (ok)
+		r->user = xstrdup(user);
+	req_pause_body(r, false);
+	if (req_alive(r) && !r->head_sent)
+		route(r);
+}
+
+/* Resolves credentials, then routes (at once, or after a password check
+ * on the CPU pool). */
+static void resolve_auth_then_route(struct req *r)
 {
 	size_t len;
 	char *user = NULL, *pass = NULL;
@@ -216,18 +277,22 @@ static void resolve_auth(struct req *r)
 		if (v && len > 6 && strncasecmp(v, "basic ", 6) == 0)
 			rc = auth_parse_basic(v, len, &user, &pass);
 	}
-	if (rc)
-		goto out;
-	if (!*user || strlen(user) > 64 || name_check_user_index(user, strlen(user)))
-		goto out;
-	if (auth_token_check(r->app->secret, sizeof r->app->secret, pass, strlen(pass), user, time(NULL)) == ERR_OK ||
-	    router_check_password(r->app, user, pass) == ERR_OK) {
+	if (rc || !*user || strlen(user) > 64 || name_check_user_index(user, strlen(user)) ||
+	    strlen(pass) > 4096) {
+		route(r);
+	} else if (auth_token_check(r->app->secret, sizeof r->app->secret, pass, strlen(pass), user, time(NULL)) ==
+		   ERR_OK) {
 		r->user = user;
 		user = NULL;
+		route(r);
+	} else {
+		router_check_password(r, user, pass, auth_checked, NULL);
 	}
-out:
 	xfree(user);
-	xfree(pass);
+	if (pass) {
+		memset(pass, 0, strlen(pass));
+		xfree(pass);
+	}
 }
 
 /* ---- dispatch -------------------------------------------------------- */
@@ -255,9 +320,11 @@ static bool is_installer(const struct req *r)
 	return false;
 }
 
+/* fn runs once the body is in; max bounds it (0: the route takes no body,
+ * and any body byte is answered 413). */
 static void collect(struct req *r, void (*fn)(struct req *), size_t max)
 {
-	r->body.max = max;
+	r->body_limit = max;
 	r->handler = fn;
 }
 
@@ -332,7 +399,11 @@ void router_head(struct req *r)
 		return;
 	}
 	r->installer = is_installer(r);
-	resolve_auth(r);
+	resolve_auth_then_route(r);
+}
+
+static void route(struct req *r)
+{
 	if (r->nsegs == 0) {
 		method_is(r, M_GET) ? collect(r, h_root_list, 0) : not_allowed(r);
 		return;

@@ -29,6 +29,7 @@
 #include "config/config.h"
 #include "proxy/app.h"
 #include "proxy/conn.h"
+#include "proxy/cpupool.h"
 #include "proxy/model.h"
 #include "proxy/wjob.h"
 #include "store/store.h"
@@ -143,6 +144,13 @@ int server_run(const struct config *cfg, struct store *st)
 		log_err("cannot start the writer thread: %s", err_str(rc));
 		return rc;
 	}
+	/* Two threads bound argon2's memory (64 MiB each) and leave the
+	 * cores to the loops; a long queue answers 503. */
+	rc = cpupool_start(2, 1024);
+	if (rc) {
+		log_err("cannot start the CPU pool: %s", err_str(rc));
+		return rc;
+	}
 	ts = xcalloc((size_t)nthreads, sizeof *ts);
 	int port = cfg->port;
 	for (int i = 0; i < nthreads; i++) {
@@ -188,13 +196,17 @@ fail:
 		pthread_join(ts[i].tid, NULL);
 	/* The writer may still complete jobs whose events live on these
 	 * loops: wait for it before freeing them. */
-	for (int spins = 0; wjob_in_flight() > 0 && spins < 3000; spins++)
-		usleep(1000);
-	/* Run what those completions queued, then close what is still open. */
-	for (int i = 0; i < started; i++) {
-		event_base_loop(ts[i].w.base, EVLOOP_NONBLOCK);
-		conn_close_all(&ts[i].w);
+	cpupool_stop();
+	/* Completions may queue further writes: settle twice, running what
+	 * they activated on the stopped loops, then close what is open. */
+	for (int round = 0; round < 2; round++) {
+		while (wjob_in_flight() > 0)
+			usleep(1000);
+		for (int i = 0; i < started; i++)
+			event_base_loop(ts[i].w.base, EVLOOP_NONBLOCK);
 	}
+	for (int i = 0; i < started; i++)
+		conn_close_all(&ts[i].w);
 	for (int i = 0; ts && i < nthreads; i++) {
 		if (ts[i].lis)
 			evconnlistener_free(ts[i].lis);

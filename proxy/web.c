@@ -141,6 +141,15 @@ int kvjob_run(struct store_txn *t, void *arg)
 		return ERR_EXISTS;
 	if (j->present_key && store_get(t, j->present_key, &v, &len) != ERR_OK)
 		return ERR_NOTFOUND;
+	if (j->expect_key) {
+		/* read-modify-write guard: the record must still be what the
+		 * handler read, or a concurrent change would be lost */
+		cJSON *cur = model_get(t, j->expect_key);
+		bool same = cur && cJSON_Compare(cur, j->expect, 1);
+		cJSON_Delete(cur);
+		if (!same)
+			return ERR_CONFLICT;
+	}
 	for (size_t i = 0; i < j->n && !rc; i++) {
 		if (j->vals[i])
 			rc = store_put(t, j->keys[i], j->vals[i], j->lens[i]);
@@ -160,6 +169,8 @@ void kvjob_free(struct kvjob *j)
 	}
 	xfree(j->absent_key);
 	xfree(j->present_key);
+	xfree(j->expect_key);
+	cJSON_Delete(j->expect);
 	cJSON_Delete(j->reply);
 	xfree(j->ok_msg);
 	xfree(j->exists_msg);
@@ -176,6 +187,8 @@ static void kvjob_done(struct req *r, void *arg, int rc, int64_t serial)
 		resp_message(r, 409, "%s", j->exists_msg ? j->exists_msg : "already exists");
 	else if (rc == ERR_NOTFOUND)
 		resp_message(r, 404, "%s", j->notfound_msg ? j->notfound_msg : "not found");
+	else if (rc == ERR_CONFLICT)
+		resp_message(r, 409, "changed concurrently by another request; retry");
 	else if (rc == ERR_MAPFULL)
 		resp_message(r, 507, "store full: the write was not done");
 	else if (rc)
@@ -272,7 +285,8 @@ void web_send_page(struct req *r, const char *ctype, const char *body, size_t le
 	resp_header(r, "Vary", "Accept, User-Agent, Accept-Encoding");
 	resp_header(r, "ETag", etag);
 	if (etag_matches(r, etag)) {
-		resp_send(r, 304, NULL, NULL, "", 0);
+		resp_begin(r, 304, NULL, NULL, -1);     /* no body, no Content-Length */
+		resp_end(r);
 		return;
 	}
 	if (gz) {

@@ -44,6 +44,8 @@ struct kvjob {
 	size_t lens[KVJOB_MAX];
 	char *absent_key;               /* owned; ERR_EXISTS if this key exists */
 	char *present_key;              /* owned; ERR_NOTFOUND if this key is missing */
+	char *expect_key;               /* owned; ERR_CONFLICT unless its record equals expect */
+	struct cJSON *expect;           /* owned */
 	/* The answer kvjob_done gives: */
 	int ok_status;                  /* e.g. 200, 201 */
 	const char *ok_type;            /* envelope type, static */
