@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "inherit/filename.h"
+#include "inherit/name.h"
 #include "proxy/app.h"
 #include "proxy/conn.h"
 #include "proxy/handlers.h"
@@ -186,6 +187,11 @@ void h_file_get(struct req *r)
 {
 	struct buf rel = BUF_INIT;
 	cJSON *rec = NULL, *meta_of = NULL;
+	const char *fn = r->segs[r->nsegs - 1];
+	if (name_check_filename(fn, strlen(fn)) != ERR_OK) {
+		resp_abort(r, 400, "invalid filename '%.100s'", fn);
+		return;
+	}
 	for (size_t i = 0; i < r->nsegs; i++) {
 		if (i)
 			buf_addc(&rel, '/');

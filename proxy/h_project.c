@@ -89,6 +89,16 @@ static bool load_project(struct req *r, struct project_links *pl, char **project
 	if (!json_wanted(r))
 		return false;
 	char *p = name_normalize_dup(raw, strlen(raw));
+	if (!*p || strlen(p) > NAME_PROJECT_MAX) {
+		resp_message(r, 400, "invalid project name '%.100s'", raw);
+		xfree(p);
+		return false;
+	}
+	if (r->nsegs == 4 && name_check_version(r->segs[3], strlen(r->segs[3])) != ERR_OK) {
+		resp_message(r, 400, "invalid version '%.100s'", r->segs[3]);
+		xfree(p);
+		return false;
+	}
 	if (strcmp(p, raw) != 0) {
 		struct buf b = BUF_INIT;
 		char *base = web_base_url(r);

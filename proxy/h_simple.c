@@ -275,7 +275,7 @@ void h_simple_project(struct req *r)
 	if (!project_ascii(r, raw))
 		return;
 	char *project = name_normalize_dup(raw, strlen(raw));
-	if (strlen(project) > 200 || !*project) {
+	if (strlen(project) > NAME_PROJECT_MAX || !*project) {
 		resp_abort(r, 400, "invalid project name");
 		xfree(project);
 		return;
