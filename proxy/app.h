@@ -27,12 +27,14 @@ struct app {
 };
 
 struct conn;
+struct upstream;
 
 struct worker {
 	struct app *app;
 	struct event_base *base;
 	int index;
 	struct conn *conns;             /* open connections of this loop (its thread only) */
+	struct upstream *up;            /* this loop's upstream HTTP client */
 };
 
 /* Records a serial that has just been committed (monotonic max). */

@@ -23,6 +23,8 @@
 #include "proxy/app.h"
 #include "proxy/conn.h"
 #include "proxy/handlers.h"
+#include "proxy/mirror.h"
+#include "proxy/mirror_file.h"
 #include "proxy/model.h"
 #include "proxy/web.h"
 #include "store/store.h"
@@ -183,6 +185,16 @@ static void send_blob(struct req *r, const cJSON *rec, const char *sha_hex, cons
 	fs_pump(r);
 }
 
+static bool blob_present(struct store_txn *t, const cJSON *rec)
+{
+	const char *hex = json_get_str(cJSON_GetObjectItemCaseSensitive(rec, "hashes"), "sha256");
+	uint8_t sha[32];
+	struct store_blob b;
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "deleted")))
+		return true;    /* answered 410 below */
+	return hex && hex_decode(hex, strlen(hex), sha, 32) == ERR_OK && store_blob_get(t, sha, &b) == ERR_OK;
+}
+
 void h_file_get(struct req *r)
 {
 	struct buf rel = BUF_INIT;
@@ -213,11 +225,51 @@ void h_file_get(struct req *r)
 		meta_of = model_get(t, key);
 	}
 	cJSON *idx = web_get_index(t, r->segs[0], r->segs[1]);
-	store_abort(t);
 	if (!idx) {
+		store_abort(t);
 		resp_abort(r, 404, "The stage %s/%s could not be found.", r->segs[0], r->segs[1]);
 		goto out;
 	}
+	const char *type = json_get_str(idx, "type");
+	if (type && !strcmp(type, "mirror") && (!rec || !blob_present(t, rec))) {
+		/* a mirror file not stored (yet, or any more): fetch it */
+		char stage[200], *project = NULL;
+		struct mirror_cfg mc;
+		snprintf(stage, sizeof stage, "%s/%s", r->segs[0], r->segs[1]);
+		cJSON *link = mirror_find_link(t, stage, rel.p, &project);
+		if (!link && rel.len > 9 && strcmp(rel.p + rel.len - 9, ".metadata") == 0) {
+			/* PEP 658: the wheel's metadata file, passed through from
+			 * upstream when its page offers it */
+			rel.p[rel.len - 9] = '\0';
+			cJSON *wheel = mirror_find_link(t, stage, rel.p, &project);
+			rel.p[rel.len - 9] = '.';
+			link = wheel ? mirror_metadata_link(wheel) : NULL;
+			cJSON_Delete(wheel);
+			if (wheel && !link && meta_of && blob_present(t, meta_of)) {
+				/* not offered upstream, but the wheel is stored */
+				store_abort(t);
+				rel.p[rel.len - 9] = '\0';
+				mirror_metadata_extract(r, rel.p, meta_of);
+				cJSON_Delete(idx);
+				xfree(project);
+				goto out;
+			}
+		}
+		store_abort(t);
+		if (!link)
+			resp_abort(r, 404, "no such file");
+		else if (mirror_cfg_load(r->app, stage, idx, &mc) != ERR_OK)
+			resp_abort(r, 502, "mirror %s has no usable mirror_url", stage);
+		else {
+			mirror_file_get(r, &mc, link, project);
+			mirror_cfg_release(&mc);
+		}
+		cJSON_Delete(link);
+		cJSON_Delete(idx);
+		xfree(project);
+		goto out;
+	}
+	store_abort(t);
 	cJSON_Delete(idx);
 	if (meta_of && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(meta_of, "deleted"))) {
 		const char *core = json_get_str(meta_of, "core_metadata_sha256");

@@ -21,6 +21,7 @@
 #include "proxy/app.h"
 #include "proxy/conn.h"
 #include "proxy/handlers.h"
+#include "proxy/mirror.h"
 #include "proxy/model.h"
 #include "proxy/web.h"
 #include "store/store.h"
@@ -351,6 +352,7 @@ void h_index_put(struct req *r)
 	j->present_key = xstrdup(ukey);
 	kvjob_put(j, key, cfg);
 	j->reply = cfg;
+	mirror_mask_config(j->reply);
 	cfg = NULL;
 	j->ok_status = 200;
 	j->ok_type = "indexconfig";
@@ -399,12 +401,33 @@ void h_index_get(struct req *r)
 	}
 	if (!req_query_has(r, "no_projects")) {
 		char prefix[600];
-		snprintf(prefix, sizeof prefix, "proj/%s/%s/", user, index);
+		const char *type = json_get_str(cfg, "type");
+		snprintf(prefix, sizeof prefix, "%s/%s/%s/", type && !strcmp(type, "mirror") ? "mirror" : "proj", user, index);
 		struct names_scan s = { cJSON_CreateArray(), strlen(prefix) };
-		store_scan(t, prefix, add_name, &s);
+		char stage[300];
+		snprintf(stage, sizeof stage, "%s/%s", user, index);
+		cJSON *list = type && !strcmp(type, "mirror") ? mirror_list_get(t, stage) : NULL;
+		const char *names = json_get_str(list, "names");
+		if (names) {
+			/* a mirror's projects: its cached upstream list */
+			for (const char *p = names; *p;) {
+				const char *e = strchr(p, '\n');
+				size_t n = e ? (size_t)(e - p) : strlen(p);
+				if (n) {
+					char *nm = xstrndup(p, n);
+					cJSON_AddItemToArray(s.list, cJSON_CreateString(nm));
+					xfree(nm);
+				}
+				p = e ? e + 1 : p + n;
+			}
+		} else {
+			store_scan(t, prefix, add_name, &s);
+		}
+		cJSON_Delete(list);
 		cJSON_AddItemToObject(cfg, "projects", s.list);
 	}
 	store_abort(t);
+	mirror_mask_config(cfg);
 	resp_result(r, 200, "indexconfig", cfg, NULL);
 }
 
@@ -574,6 +597,13 @@ void h_index_patch(struct req *r)
 		resp_message(r, 400, "Bad request: expected a JSON object or a list of modifications");
 		goto out;
 	}
+	const char *old_url = json_get_str(old, "mirror_url"), *new_url = json_get_str(merged, "mirror_url");
+	if (old_url && new_url) {
+		char *masked = mirror_url_masked(old_url);
+		if (strcmp(masked, new_url) == 0)
+			cJSON_ReplaceItemInObjectCaseSensitive(merged, "mirror_url", cJSON_CreateString(old_url));
+		xfree(masked);
+	}
 	const char *newtype = json_get_str(merged, "type");
 	if (!newtype || strcmp(newtype, type ? type : "stage") != 0) {
 		resp_message(r, 400, "the 'type' of an index can't be changed");
@@ -604,6 +634,7 @@ void h_index_patch(struct req *r)
 	old = NULL;
 	kvjob_put(j, key, cfg);
 	j->reply = cfg;
+	mirror_mask_config(j->reply);
 	cfg = NULL;
 	j->ok_status = 200;
 	j->ok_type = "indexconfig";

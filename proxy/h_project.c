@@ -15,6 +15,7 @@
 #include "proxy/conn.h"
 #include "proxy/handlers.h"
 #include "proxy/links.h"
+#include "proxy/mirror.h"
 #include "proxy/model.h"
 #include "proxy/web.h"
 #include "store/store.h"
@@ -120,7 +121,21 @@ static bool load_project(struct req *r, struct project_links *pl, char **project
 		return false;
 	}
 	int rc = links_collect(t, stage, p, req_query_has(r, "ignore_bases"), pl);
+	struct mirror_outcome mo;
+	if (!rc && mirror_add_links(r, t, pl, p, &mo)) {
+		/* r->handler runs again once the mirror pages are refreshed */
+		store_abort(t);
+		links_release(pl);
+		xfree(p);
+		return false;
+	}
 	store_abort(t);
+	if (!rc && mo.requested_failed && pl->nlinks == 0) {
+		links_release(pl);
+		resp_abort(r, 502, "upstream error: no page for %s could be fetched from the mirror of %s", p, stage);
+		xfree(p);
+		return false;
+	}
 	if (rc) {
 		links_release(pl);
 		if (rc == ERR_NOTFOUND)

@@ -22,8 +22,10 @@
 #include "proxy/handlers.h"
 #include "proxy/links.h"
 #include "inherit/sro.h"
+#include "proxy/mirror.h"
 #include "proxy/model.h"
 #include "proxy/web.h"
+#include "proxy/wjob.h"
 #include "store/store.h"
 
 #define PAGE_MAX (256u * 1024 * 1024)
@@ -140,6 +142,21 @@ static int cmp_version_str(const void *a, const void *b)
 	return version_cmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Per-file data lives on mirror links; private uploads keep it per version. */
+static const char *link_requires_python(const struct link *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(k->l, "requires_python");
+	if (!v)
+		v = cJSON_GetObjectItemCaseSensitive(k->ver, "requires_python");
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const cJSON *link_yanked(const struct link *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(k->l, "yanked");
+	return v ? v : cJSON_GetObjectItemCaseSensitive(k->ver, "yanked");
+}
+
 /* Humans get links newest first: by version (PEP 440), then filename. */
 static int cmp_link_human(const void *a, const void *b)
 {
@@ -163,12 +180,18 @@ static void render_html(struct req *r, const char *stage, const char *project, s
 	buf_adds(b, ": links for ");
 	buf_add_html(b, project, strlen(project));
 	buf_adds(b, "</h1>\n");
+	if (!r->installer && pl->blocked_mirror) {
+		buf_adds(b, "<p>INFO: Because this project isn't in the mirror_whitelist, no releases from ");
+		buf_add_html(b, pl->blocked_mirror, strlen(pl->blocked_mirror));
+		buf_adds(b, " are included.</p>\n");
+	}
 	for (size_t i = 0; i < pl->nlinks; i++) {
 		const struct link *k = &pl->links[i];
 		const char *sha = json_get_str(cJSON_GetObjectItemCaseSensitive(k->l, "hashes"), "sha256");
-		const char *rp = json_get_str(k->ver, "requires_python");
+		const char *rp = link_requires_python(k);
 		const char *core = json_get_str(k->l, "core_metadata_sha256");
-		const cJSON *yanked = cJSON_GetObjectItemCaseSensitive(k->ver, "yanked");
+		bool core_any = core || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(k->l, "core_metadata"));
+		const cJSON *yanked = link_yanked(k);
 		buf_add_html(b, k->stage, strlen(k->stage));
 		buf_adds(b, " <a href=\"");
 		struct buf href = BUF_INIT;
@@ -187,6 +210,8 @@ static void render_html(struct req *r, const char *stage, const char *project, s
 		}
 		if (core)
 			buf_addf(b, " data-dist-info-metadata=\"sha256=%s\" data-core-metadata=\"sha256=%s\"", core, core);
+		else if (core_any)
+			buf_adds(b, " data-dist-info-metadata=\"true\" data-core-metadata=\"true\"");
 		if (cJSON_IsTrue(yanked))
 			buf_adds(b, " data-yanked=\"\"");
 		else if (cJSON_IsString(yanked) && *yanked->valuestring) {
@@ -220,11 +245,12 @@ static void render_json(struct req *r, const char *project, struct project_links
 	for (size_t i = 0; i < pl->nlinks; i++) {
 		const struct link *k = &pl->links[i];
 		const char *sha = json_get_str(cJSON_GetObjectItemCaseSensitive(k->l, "hashes"), "sha256");
-		const char *rp = json_get_str(k->ver, "requires_python");
+		const char *rp = link_requires_python(k);
 		const char *core = json_get_str(k->l, "core_metadata_sha256");
+		bool core_any = core || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(k->l, "core_metadata"));
 		const char *up = json_get_str(k->l, "upload_time");
 		const cJSON *size = cJSON_GetObjectItemCaseSensitive(k->l, "size");
-		const cJSON *yanked = cJSON_GetObjectItemCaseSensitive(k->ver, "yanked");
+		const cJSON *yanked = link_yanked(k);
 		if (i)
 			buf_addc(b, ',');
 		buf_adds(b, "{\"filename\":");
@@ -252,6 +278,8 @@ static void render_json(struct req *r, const char *project, struct project_links
 			/* PEP 714's key only: pip 23.0 (Debian 12) crashes on the
 			 * dict form of the old "dist-info-metadata" key. */
 			buf_addf(b, ",\"core-metadata\":{\"sha256\":\"%s\"}", core);
+		else if (core_any)
+			buf_adds(b, ",\"core-metadata\":true");
 		if (cJSON_IsTrue(yanked))
 			buf_adds(b, ",\"yanked\":true");
 		else if (cJSON_IsString(yanked) && *yanked->valuestring) {
@@ -305,10 +333,20 @@ void h_simple_project(struct req *r)
 		resp_abort(r, 500, "cannot read the index: %s", err_str(rc));
 		goto out;
 	}
+	struct mirror_outcome mo;
+	if (mirror_add_links(r, t, &pl, project, &mo))
+		goto out;       /* r->handler runs again once the mirrors are refreshed */
+	if (mo.requested_failed && pl.nlinks == 0) {
+		resp_abort(r, 502, "upstream error: no page for %s could be fetched from the mirror of %s", project, stage);
+		goto out;
+	}
 	if (pl.nlinks == 0 && !pl.known) {
 		resp_abort(r, 404, "The project %s does not exist.", project);
 		goto out;
 	}
+	r->nocache = mo.stale;
+	if (mo.serial > 0)
+		resp_headerf(r, "X-PYPI-LAST-SERIAL", "%lld", mo.serial);
 	buf_init(&b, PAGE_MAX);
 	if (f == FMT_JSON)
 		render_json(r, project, &pl, &b);
@@ -349,6 +387,104 @@ static int add_project(void *arg, const char *key, size_t klen, const char *val,
 	return 0;
 }
 
+static void list_refreshed(struct req *r, void *arg, int rc)
+{
+	int *pending = arg;
+	if (--*pending > 0)
+		return;
+	xfree(pending);
+	if (req_alive(r) && !r->head_sent && r->handler)
+		r->handler(r);
+}
+
+/* Starts the refresh of every expired mirror list in the SRO; true if one
+ * was started (r->handler runs again when all are over). */
+static bool list_refresh_needed(struct req *r, struct store_txn *t, char **stages, bool *mirror, size_t n)
+{
+	struct mirror_cfg todo[8];
+	size_t ntodo = 0;
+	for (size_t i = 0; i < n && ntodo < 8; i++) {
+		if (!mirror[i])
+			continue;
+		char key[300];
+		snprintf(key, sizeof key, "index/%s", stages[i]);
+		cJSON *cfg = model_get(t, key);
+		struct mirror_cfg mc;
+		if (cfg && mirror_cfg_load(r->app, stages[i], cfg, &mc) == ERR_OK) {
+			cJSON *rec = mc.no_project_list || mc.offline ? NULL : mirror_list_get(t, stages[i]);
+			if (!mc.no_project_list && !mc.offline && !mirror_is_fresh(rec, mc.expiry))
+				todo[ntodo++] = mc;
+			else
+				mirror_cfg_release(&mc);
+			cJSON_Delete(rec);
+		}
+		cJSON_Delete(cfg);
+	}
+	if (ntodo == 0)
+		return false;
+	int *pending = xmalloc(sizeof *pending);
+	*pending = (int)ntodo;
+	r->mirror_pass = true;
+	for (size_t i = 0; i < ntodo; i++) {
+		mirror_refresh_list(r, &todo[i], list_refreshed, pending);
+		mirror_cfg_release(&todo[i]);
+	}
+	return true;
+}
+
+static int add_cached_project(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	/* mirror/<user>/<index>/<project>: only pages that exist upstream */
+	if (!memmem(val, vlen, "\"status\":\"ok\"", 13))
+		return 0;
+	return add_project(arg, key, klen, val, vlen);
+}
+
+/* A mirror's names: its upstream list, or (no list, offline, or a failed
+ * first fetch) the projects it has cached pages for.  *failed: nothing
+ * usable from upstream at all. */
+static void add_mirror_names(struct req *r, struct store_txn *t, const char *stage, struct list_scan *s, bool *failed)
+{
+	char key[300];
+	snprintf(key, sizeof key, "index/%s", stage);
+	cJSON *cfg = model_get(t, key);
+	struct mirror_cfg mc;
+	bool have_cfg = cfg && mirror_cfg_load(r->app, stage, cfg, &mc) == ERR_OK;
+	cJSON *rec = have_cfg && !mc.no_project_list ? mirror_list_get(t, stage) : NULL;
+	const char *names = json_get_str(rec, "names");
+	if (have_cfg && !mc.no_project_list && (!rec || !mirror_is_fresh(rec, mc.expiry) || mc.offline))
+		r->nocache = true;
+	if (names) {
+		const char *p = names;
+		while (*p) {
+			const char *e = strchr(p, '\n');
+			size_t n = e ? (size_t)(e - p) : strlen(p);
+			if (n && !strset_has(&s->seen, p, n)) {
+				char *name = xstrndup(p, n);
+				strset_add(&s->seen, name, n);   /* borrows the copy the list keeps */
+				if (s->n == s->cap) {
+					s->cap = s->cap ? s->cap * 2 : 64;
+					s->names = xrealloc(s->names, s->cap * sizeof *s->names);
+				}
+				s->names[s->n++] = name;
+			}
+			p = e ? e + 1 : p + n;
+		}
+	} else {
+		if (have_cfg && !mc.no_project_list && !mc.offline)
+			*failed = true;
+		snprintf(key, sizeof key, "mirror/%s/", stage);
+		s->prefix_len = strlen(key);
+		store_scan(t, key, add_cached_project, s);
+		if (s->n)
+			*failed = false;
+	}
+	if (have_cfg)
+		mirror_cfg_release(&mc);
+	cJSON_Delete(rec);
+	cJSON_Delete(cfg);
+}
+
 void h_simple_list(struct req *r)
 {
 	const char *user = r->segs[0], *index = r->segs[1];
@@ -375,8 +511,21 @@ void h_simple_list(struct req *r)
 		resp_abort(r, rc == ERR_NOTFOUND ? 404 : 500, "The stage %s could not be found.", stage);
 		goto out;
 	}
+	/* Mirrors whose list is expired are refreshed first (once), then
+	 * this handler runs again. */
+	if (!r->mirror_pass && list_refresh_needed(r, t, stages, mirror, nstages))
+		goto out;
 	for (size_t i = 0; i < nstages; i++) {
 		char prefix[300];
+		if (mirror[i]) {
+			bool failed = false;
+			add_mirror_names(r, t, stages[i], &s, &failed);
+			if (failed && i == 0) {
+				resp_abort(r, 502, "upstream error: the project list of %s could not be fetched", stage);
+				goto out;
+			}
+			continue;
+		}
 		snprintf(prefix, sizeof prefix, "proj/%s/", stages[i]);
 		s.prefix_len = strlen(prefix);
 		store_scan(t, prefix, add_project, &s);
@@ -422,14 +571,84 @@ out:
 	sro_free(stages, mirror, nstages);
 }
 
+struct expire_job {
+	char **keys;
+	size_t n;
+	char *location;
+};
+
+static int expire_run(struct store_txn *t, void *arg)
+{
+	struct expire_job *j = arg;
+	for (size_t i = 0; i < j->n; i++) {
+		cJSON *rec = model_get(t, j->keys[i]);
+		if (!rec)
+			continue;
+		/* expired, not dropped: a failing upstream still has the stale
+		 * copy to fall back on */
+		cJSON_DeleteItemFromObjectCaseSensitive(rec, "fetched");
+		cJSON_AddNumberToObject(rec, "fetched", 0);
+		cJSON_DeleteItemFromObjectCaseSensitive(rec, "etag");
+		int rc = model_put(t, j->keys[i], rec);
+		cJSON_Delete(rec);
+		if (rc)
+			return rc;
+	}
+	return ERR_OK;
+}
+
+static void expire_done(struct req *r, void *arg, int rc, int64_t serial)
+{
+	struct expire_job *j = arg;
+	if (req_alive(r)) {
+		if (rc)
+			resp_abort(r, 500, "cannot refresh: %s", err_str(rc));
+		else
+			resp_redirect(r, j->location);
+	}
+	for (size_t i = 0; i < j->n; i++)
+		xfree(j->keys[i]);
+	xfree(j->keys);
+	xfree(j->location);
+	xfree(j);
+}
+
+/* POST .../+simple/<project>/refresh (API.md 4.3): every mirror of the SRO
+ * forgets the freshness of its page, so the next request refetches it. */
 void h_simple_refresh(struct req *r)
 {
-	/* Mirror caches arrive with the mirror; for private stages a refresh
-	 * has nothing to drop.  Answer as devpi does: back to the page. */
 	const char *raw = r->segs[3];
+	char stage[200];
+	char **stages = NULL;
+	bool *mirror = NULL;
+	size_t nstages = 0;
 	if (!project_ascii(r, raw))
 		return;
 	char *project = name_normalize_dup(raw, strlen(raw));
+	if (!*project || strlen(project) > NAME_PROJECT_MAX) {
+		resp_abort(r, 400, "invalid project name");
+		xfree(project);
+		return;
+	}
+	snprintf(stage, sizeof stage, "%s/%s", r->segs[0], r->segs[1]);
+	struct store_txn *t = web_read_begin(r);
+	if (!t) {
+		xfree(project);
+		return;
+	}
+	int rc = model_sro(t, stage, &stages, &mirror, &nstages);
+	store_abort(t);
+	if (rc) {
+		resp_abort(r, 404, "The stage %s could not be found.", stage);
+		xfree(project);
+		return;
+	}
+	struct expire_job *j = xcalloc(1, sizeof *j);
+	j->keys = xcalloc(nstages + 1, sizeof *j->keys);
+	for (size_t i = 0; i < nstages; i++)
+		if (mirror[i])
+			j->keys[j->n++] = xasprintf("mirror/%s/%s", stages[i], project);
+	sro_free(stages, mirror, nstages);
 	struct buf b = BUF_INIT;
 	char *base = web_base_url(r);
 	buf_addf(&b, "%s/", base);
@@ -439,8 +658,8 @@ void h_simple_refresh(struct req *r)
 	buf_adds(&b, "/+simple/");
 	web_add_url_segment(&b, project);
 	buf_addc(&b, '/');
-	resp_redirect(r, b.p);
-	buf_release(&b);
+	j->location = buf_detach(&b, NULL);
 	xfree(base);
 	xfree(project);
+	wjob_submit(r, expire_run, j, expire_done);
 }

@@ -19,6 +19,7 @@
 #include "proxy/cpupool.h"
 #include "proxy/router.h"
 #include "proxy/handlers.h"
+#include "proxy/mirror.h"
 #include "proxy/model.h"
 #include "proxy/web.h"
 #include "store/store.h"
@@ -40,6 +41,7 @@ static int add_index(void *arg, const char *key, size_t klen, const char *val, s
 	if (!cfg)
 		return 0;
 	char *name = xstrndup(key + s->prefix_len, klen - s->prefix_len);
+	mirror_mask_config(cfg);
 	cJSON_AddItemToObject(s->indexes, name, cfg);
 	xfree(name);
 	return 0;

@@ -31,6 +31,7 @@
 #include "proxy/conn.h"
 #include "proxy/cpupool.h"
 #include "proxy/model.h"
+#include "proxy/upstream.h"
 #include "proxy/wjob.h"
 #include "store/store.h"
 
@@ -165,7 +166,8 @@ int server_run(const struct config *cfg, struct store *st)
 		ts[i].w.base = event_base_new();
 		ts[i].lis = evconnlistener_new(ts[i].w.base, on_accept, &ts[i].w,
 					       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1, ts[i].fd);
-		if (!ts[i].w.base || !ts[i].lis) {
+		if (!ts[i].w.base || !ts[i].lis ||
+		    upstream_new(ts[i].w.base, "devpi-like/" DEVPI_LIKE_VERSION, &ts[i].w.up) != ERR_OK) {
 			rc = ERR_IO;
 			goto fail;
 		}
@@ -207,6 +209,8 @@ fail:
 	}
 	for (int i = 0; i < started; i++)
 		conn_close_all(&ts[i].w);
+	for (int i = 0; ts && i < nthreads; i++)
+		upstream_free(ts[i].w.up);
 	for (int i = 0; ts && i < nthreads; i++) {
 		if (ts[i].lis)
 			evconnlistener_free(ts[i].lis);

@@ -284,6 +284,12 @@ void web_send_page(struct req *r, const char *ctype, const char *body, size_t le
 	snprintf(etag, sizeof etag, "\"%s%s\"", hex, gz ? "-gz" : "");
 	resp_header(r, "Vary", "Accept, User-Agent, Accept-Encoding");
 	resp_header(r, "ETag", etag);
+	if (r->nocache) {
+		/* served from a stale copy: API.md 4.1 "expire now" headers */
+		resp_header(r, "Cache-Control", "max-age=0, no-cache, no-store, must-revalidate");
+		resp_header(r, "Pragma", "no-cache");
+		resp_header(r, "Expires", "0");
+	}
 	if (etag_matches(r, etag)) {
 		resp_begin(r, 304, NULL, NULL, -1);     /* no body, no Content-Length */
 		resp_end(r);

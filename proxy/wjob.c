@@ -18,9 +18,11 @@
 struct wjob {
 	struct store_job job;
 	struct event *ev;
-	struct req *r;
+	struct req *r;                  /* NULL for a worker-level job */
+	struct worker *w;
 	wjob_run_fn run;
 	wjob_done_fn done;
+	wjob_wdone_fn wdone;
 	void *arg;
 	int rc;
 	int64_t serial;
@@ -55,27 +57,47 @@ static void wjob_fire(evutil_socket_t fd, short what, void *arg)
 	struct wjob *j = arg;
 	struct req *r = j->r;
 	if (j->rc == 0)
-		app_note_serial(r->app, j->serial);
-	if (j->rc == 0 && j->serial >= 0)
-		r->serial = j->serial;
-	j->done(r, j->arg, j->rc, j->serial);
+		app_note_serial(j->w->app, j->serial);
+	if (r) {
+		if (j->rc == 0 && j->serial >= 0)
+			r->serial = j->serial;
+		j->done(r, j->arg, j->rc, j->serial);
+	} else {
+		j->wdone(j->w, j->arg, j->rc, j->serial);
+	}
 	event_free(j->ev);
 	xfree(j);
 	req_unref(r);
+}
+
+static void wjob_queue(struct wjob *j)
+{
+	j->ev = event_new(j->w->base, -1, 0, wjob_fire, j);
+	j->job.run = wjob_run;
+	j->job.done = wjob_written;
+	j->job.arg = j;
+	atomic_fetch_add(&in_flight, 1);
+	store_writer_submit(j->w->app->store, &j->job);
+}
+
+void wjob_submit_worker(struct worker *w, wjob_run_fn run, void *arg, wjob_wdone_fn done)
+{
+	struct wjob *j = xcalloc(1, sizeof *j);
+	j->w = w;
+	j->run = run;
+	j->wdone = done;
+	j->arg = arg;
+	wjob_queue(j);
 }
 
 void wjob_submit(struct req *r, wjob_run_fn run, void *arg, wjob_done_fn done)
 {
 	struct wjob *j = xcalloc(1, sizeof *j);
 	j->r = r;
+	j->w = r->w;
 	j->run = run;
 	j->done = done;
 	j->arg = arg;
-	j->ev = event_new(r->w->base, -1, 0, wjob_fire, j);
-	j->job.run = wjob_run;
-	j->job.done = wjob_written;
-	j->job.arg = j;
 	req_ref(r);
-	atomic_fetch_add(&in_flight, 1);
-	store_writer_submit(r->app->store, &j->job);
+	wjob_queue(j);
 }

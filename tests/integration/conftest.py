@@ -92,3 +92,41 @@ def pkgdir(tmp_path) -> Path:
     d = tmp_path / "pkgs"
     d.mkdir()
     return d
+
+
+# --------------------------------------------------------------------------
+# mirror fixtures (fake upstream PyPI, see fake_upstream.py)
+
+@pytest.fixture
+def upstream(tmp_path_factory):
+    """A started FakeUpstream with an empty tree; stopped after the test (and
+    after every devpi-like server of the test, which depend on it)."""
+    from fake_upstream import FakeUpstream
+    up = FakeUpstream(tmp_path_factory.mktemp("upstream"))
+    up.start()
+    yield up
+    up.stop()
+
+
+@pytest.fixture
+def mirror_factory(upstream, server_factory):
+    """make(args=(), expiry=None, request_timeout=None, offline=False,
+    mirror_url=None, up=None, **server_factory_kw) -> a started devpi-like
+    whose root/pypi mirrors the fake upstream (--root-pypi-url)."""
+    def make(args=(), expiry=None, request_timeout=None, offline=False, mirror_url=None,
+             up=None, **kw):
+        a = ["--root-pypi-url", mirror_url or (up or upstream).simple_url]
+        if expiry is not None:
+            a += ["--mirror-cache-expiry", str(expiry)]
+        if request_timeout is not None:
+            a += ["--request-timeout", str(request_timeout)]
+        if offline:
+            a += ["--offline-mode"]
+        return server_factory(args=a + list(args), **kw)
+    return make
+
+
+@pytest.fixture
+def mirror_server(mirror_factory):
+    """devpi-like with root/pypi -> the fake upstream, default options."""
+    return mirror_factory()

@@ -1,0 +1,724 @@
+/* mirror.c — cached upstream pages and project lists (see mirror.h).
+ *
+ * A refresh is a flight (flight.c): the first request for a key fetches on
+ * its own worker's upstream client, parses the page (mirror_parse.c) and
+ * stores the record through the writer thread; every request that asked
+ * meanwhile is woken when the record is durable (or the fetch failed) and
+ * re-reads the store.  Nothing here answers a client: the handlers decide
+ * between a fresh page, a stale one (with no-cache headers) and 502.
+ */
+#include "proxy/mirror.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/strset.h"
+#include "common/util.h"
+#include "inherit/filename.h"
+#include "inherit/name.h"
+#include "proxy/app.h"
+#include "proxy/conn.h"
+#include "proxy/flight.h"
+#include "proxy/links.h"
+#include "proxy/mirror_parse.h"
+#include "proxy/model.h"
+#include "proxy/upstream.h"
+#include "proxy/wjob.h"
+#include "store/store.h"
+
+#define PAGE_BODY_MAX (64u * 1024 * 1024)
+#define LIST_BODY_MAX (512u * 1024 * 1024)
+#define PAGE_LINKS_MAX 200000
+#define LIST_NAMES_MAX 5000000
+
+/* ---- config -------------------------------------------------------------- */
+
+int mirror_cfg_load(const struct app *a, const char *stage, const cJSON *idx, struct mirror_cfg *mc)
+{
+	memset(mc, 0, sizeof *mc);
+	const char *url = json_get_str(idx, "mirror_url");
+	char *clean = NULL;
+	if (!url || upstream_split_credentials(url, &clean, &mc->user, &mc->pass) != ERR_OK)
+		return ERR_INVAL;
+	size_t n = strlen(clean);
+	mc->url = n && clean[n - 1] == '/' ? clean : xasprintf("%s/", clean);
+	if (mc->url != clean)
+		xfree(clean);
+	mc->stage = xstrdup(stage);
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(idx, "mirror_cache_expiry");
+	mc->expiry = cJSON_IsNumber(e) ? (int)e->valuedouble : a->cfg->mirror_cache_expiry;
+	mc->no_project_list = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(idx, "mirror_no_project_list"));
+	mc->use_external_urls = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(idx, "mirror_use_external_urls"));
+	mc->ignore_serial = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(idx, "mirror_ignore_serial_header"));
+	mc->offline = a->cfg->offline_mode;
+	return ERR_OK;
+}
+
+void mirror_cfg_release(struct mirror_cfg *mc)
+{
+	xfree(mc->stage);
+	xfree(mc->url);
+	xfree(mc->user);
+	xfree(mc->pass);
+	memset(mc, 0, sizeof *mc);
+}
+
+static struct mirror_cfg mirror_cfg_dup(const struct mirror_cfg *mc)
+{
+	struct mirror_cfg c = *mc;
+	c.stage = xstrdup(mc->stage);
+	c.url = xstrdup(mc->url);
+	c.user = mc->user ? xstrdup(mc->user) : NULL;
+	c.pass = mc->pass ? xstrdup(mc->pass) : NULL;
+	return c;
+}
+
+/* ---- records --------------------------------------------------------------- */
+
+cJSON *mirror_page_get(struct store_txn *t, const char *stage, const char *project)
+{
+	char key[600];
+	snprintf(key, sizeof key, "mirror/%s/%s", stage, project);
+	return model_get(t, key);
+}
+
+cJSON *mirror_list_get(struct store_txn *t, const char *stage)
+{
+	char key[600];
+	snprintf(key, sizeof key, "mirrorlist/%s", stage);
+	return model_get(t, key);
+}
+
+bool mirror_is_fresh(const cJSON *rec, int expiry)
+{
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(rec, "fetched");
+	return cJSON_IsNumber(f) && f->valuedouble + expiry > time_now();
+}
+
+/* API.md 3.1: +e/<scheme>_<netloc><path dirs with / → _>/<basename>, every
+ * char outside [A-Za-z0-9_.-] → '_'. */
+static void e_dir(struct buf *b, const char *url)
+{
+	const char *p = strstr(url, "://");
+	const char *rest = p ? p + 3 : url;
+	if (p)
+		buf_add(b, url, (size_t)(p - url));
+	buf_addc(b, '_');
+	const char *last = strrchr(rest, '/');
+	size_t n = last ? (size_t)(last - rest) : strlen(rest);
+	for (size_t i = 0; i < n; i++) {
+		char c = rest[i];
+		if (c == '/')
+			c = '_';
+		else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+			   c == '.' || c == '-'))
+			c = '_';
+		buf_addc(b, c);
+	}
+}
+
+static cJSON *link_record(const struct mirror_cfg *mc, const struct mirror_link *l)
+{
+	if (name_check_filename(l->filename, strlen(l->filename)) != ERR_OK)
+		return NULL;
+	cJSON *o = cJSON_CreateObject();
+	struct buf rel = BUF_INIT;
+	cJSON_AddStringToObject(o, "filename", l->filename);
+	cJSON_AddStringToObject(o, "url", l->url);
+	if (l->hash_name && l->hash_value && strlen(l->hash_value) >= 16) {
+		char *spec = xasprintf("%s=%s", l->hash_name, l->hash_value);
+		cJSON_AddStringToObject(o, "hash_spec", spec);
+		xfree(spec);
+		cJSON *h = cJSON_AddObjectToObject(o, "hashes");
+		cJSON_AddStringToObject(h, l->hash_name, l->hash_value);
+		buf_addf(&rel, "%s/+f/%.3s/%.13s/%s", mc->stage, l->hash_value, l->hash_value + 3, l->filename);
+	} else {
+		cJSON_AddObjectToObject(o, "hashes");
+		buf_addf(&rel, "%s/+e/", mc->stage);
+		e_dir(&rel, l->url);
+		buf_addf(&rel, "/%s", l->filename);
+	}
+	cJSON_AddStringToObject(o, "relpath", rel.p);
+	buf_release(&rel);
+	struct filename_info fi;
+	if (filename_parse(l->filename, strlen(l->filename), &fi) == ERR_OK)
+		cJSON_AddStringToObject(o, "version", fi.version);
+	if (l->requires_python)
+		cJSON_AddStringToObject(o, "requires_python", l->requires_python);
+	if (l->yanked) {
+		if (l->yanked_reason && *l->yanked_reason)
+			cJSON_AddStringToObject(o, "yanked", l->yanked_reason);
+		else
+			cJSON_AddBoolToObject(o, "yanked", 1);
+	}
+	if (l->core_metadata) {
+		cJSON_AddBoolToObject(o, "core_metadata", 1);
+		if (l->core_metadata_sha256)
+			cJSON_AddStringToObject(o, "core_metadata_sha256", l->core_metadata_sha256);
+	}
+	if (l->size >= 0)
+		cJSON_AddNumberToObject(o, "size", (double)l->size);
+	if (l->upload_time)
+		cJSON_AddStringToObject(o, "upload_time", l->upload_time);
+	return o;
+}
+
+/* ---- fetching ---------------------------------------------------------------- */
+
+enum fetch_kind { FETCH_PAGE, FETCH_LIST };
+
+struct fetch {
+	enum fetch_kind kind;
+	struct worker *w;
+	struct flight *f;
+	struct mirror_cfg mc;
+	char *project;               /* FETCH_PAGE */
+	char *key;                   /* the record's key */
+	cJSON *old;                  /* cached record (for etag/serial/stale), or NULL */
+	struct buf body;
+	long status;
+	char *ctype, *etag, *effective_url;
+	long long last_serial;
+	cJSON *rec;                  /* the record to store */
+	char *errmsg;
+};
+
+static void fetch_free(struct fetch *fe)
+{
+	mirror_cfg_release(&fe->mc);
+	xfree(fe->project);
+	xfree(fe->key);
+	cJSON_Delete(fe->old);
+	buf_release(&fe->body);
+	xfree(fe->ctype);
+	xfree(fe->etag);
+	xfree(fe->effective_url);
+	cJSON_Delete(fe->rec);
+	xfree(fe->errmsg);
+	xfree(fe);
+}
+
+static void fetch_end(struct fetch *fe, int rc)
+{
+	if (rc)
+		log_warn("mirror %s: fetching %s%s failed: %s%s%s", fe->mc.stage, fe->mc.url,
+			 fe->project ? fe->project : "", err_str(rc), fe->errmsg ? ": " : "",
+			 fe->errmsg ? fe->errmsg : "");
+	flight_finish(fe->f, rc);
+	fetch_free(fe);
+}
+
+static int store_rec_run(struct store_txn *t, void *arg)
+{
+	struct fetch *fe = arg;
+	int rc = model_put(t, fe->key, fe->rec);
+	if (!rc && fe->kind == FETCH_LIST) {
+		/* a small record with the list's fetch time, so a lookup need
+		 * not parse the (possibly huge) list to know its age */
+		char key[600];
+		cJSON *info = cJSON_CreateObject();
+		cJSON_AddItemToObject(info, "fetched",
+				      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(fe->rec, "fetched"), 1));
+		snprintf(key, sizeof key, "mirrorlistinfo/%s", fe->mc.stage);
+		rc = model_put(t, key, info);
+		cJSON_Delete(info);
+	}
+	return rc;
+}
+
+static void store_rec_done(struct worker *w, void *arg, int rc, int64_t serial)
+{
+	fetch_end(arg, rc);
+}
+
+static int on_head(void *arg, long status, const char *eff, const struct upstream_header *h, size_t nh)
+{
+	struct fetch *fe = arg;
+	fe->status = status;
+	xfree(fe->effective_url);
+	fe->effective_url = xstrdup(eff ? eff : "");
+	for (size_t i = 0; i < nh; i++) {
+		char **dst = NULL;
+		if (h[i].name_len == 12 && !strncasecmp(h[i].name, "content-type", 12))
+			dst = &fe->ctype;
+		else if (h[i].name_len == 4 && !strncasecmp(h[i].name, "etag", 4))
+			dst = &fe->etag;
+		else if (h[i].name_len == 18 && !strncasecmp(h[i].name, "x-pypi-last-serial", 18)) {
+			char tmp[32];
+			size_t n = h[i].value_len < sizeof tmp - 1 ? h[i].value_len : sizeof tmp - 1;
+			memcpy(tmp, h[i].value, n);
+			tmp[n] = '\0';
+			fe->last_serial = strtoll(tmp, NULL, 10);
+		}
+		if (dst) {
+			xfree(*dst);
+			*dst = xstrndup(h[i].value, h[i].value_len);
+		}
+	}
+	return ERR_OK;
+}
+
+static int on_data(void *arg, const char *p, size_t n)
+{
+	struct fetch *fe = arg;
+	if (fe->status != 200)
+		return ERR_OK;          /* error bodies are not kept */
+	return buf_add(&fe->body, p, n);
+}
+
+struct list_ctx {
+	struct buf names;
+	size_t count;
+};
+
+static int add_list_name(void *arg, const char *name, size_t len)
+{
+	struct list_ctx *c = arg;
+	char norm[256];
+	if (len == 0 || name_normalize(name, len, norm, sizeof norm) != ERR_OK || !*norm)
+		return 0;
+	if (c->count++ >= LIST_NAMES_MAX)
+		return ERR_TOOBIG;
+	if (c->names.len)
+		buf_addc(&c->names, '\n');
+	return buf_adds(&c->names, norm);
+}
+
+/* Builds fe->rec from a 200 response.  ERR_UPSTREAM when the page is not
+ * usable (garbage must never replace a good copy). */
+static int build_record(struct fetch *fe)
+{
+	enum mirror_format fmt;
+	const char *base = fe->effective_url && *fe->effective_url ? fe->effective_url : fe->mc.url;
+	struct mirror_limits lim = { .max_links = fe->kind == FETCH_PAGE ? PAGE_LINKS_MAX : LIST_NAMES_MAX,
+				     .max_field = 8192, .max_json_depth = 32 };
+	if (mirror_content_format(fe->ctype, &fmt) != ERR_OK) {
+		fe->errmsg = xasprintf("unexpected content type '%s'", fe->ctype ? fe->ctype : "");
+		return ERR_UPSTREAM;
+	}
+	fe->rec = cJSON_CreateObject();
+	cJSON_AddNumberToObject(fe->rec, "fetched", time_now());
+	if (fe->etag)
+		cJSON_AddStringToObject(fe->rec, "etag", fe->etag);
+	if (fe->kind == FETCH_LIST) {
+		struct list_ctx c = { BUF_INIT, 0 };
+		int rc = mirror_parse_list(fe->body.p ? fe->body.p : "", fe->body.len, fmt, base, &lim, add_list_name, &c);
+		if (rc) {
+			buf_release(&c.names);
+			fe->errmsg = xstrdup("project list does not parse");
+			return ERR_UPSTREAM;
+		}
+		cJSON_AddStringToObject(fe->rec, "names", c.names.p ? c.names.p : "");
+		buf_release(&c.names);
+		return ERR_OK;
+	}
+	struct mirror_page page;
+	memset(&page, 0, sizeof page);
+	int rc = mirror_parse_project(fe->body.p ? fe->body.p : "", fe->body.len, fmt, base, fe->project, &lim, &page);
+	if (rc) {
+		mirror_page_release(&page);
+		fe->errmsg = xasprintf("page does not parse (%s)", err_str(rc));
+		return ERR_UPSTREAM;
+	}
+	if (page.nlinks == 0 && fe->old && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(fe->old, "links")) > 0) {
+		/* a page that lost every link at once is more likely a broken
+		 * answer (a login page, an error page) than a real change */
+		mirror_page_release(&page);
+		fe->errmsg = xstrdup("page has no links any more; keeping the cached copy");
+		return ERR_UPSTREAM;
+	}
+	cJSON_AddNumberToObject(fe->rec, "serial", (double)fe->last_serial);
+	cJSON_AddStringToObject(fe->rec, "status", "ok");
+	cJSON_AddStringToObject(fe->rec, "name", fe->project);
+	cJSON *links = cJSON_AddArrayToObject(fe->rec, "links");
+	for (size_t i = 0; i < page.nlinks; i++) {
+		cJSON *l = link_record(&fe->mc, &page.links[i]);
+		if (l)
+			cJSON_AddItemToArray(links, l);
+	}
+	mirror_page_release(&page);
+	return ERR_OK;
+}
+
+static void on_done(void *arg, int rc, long status, const char *errmsg)
+{
+	struct fetch *fe = arg;
+	if (rc) {
+		fe->errmsg = xstrdup(errmsg ? errmsg : "");
+		fetch_end(fe, rc == ERR_TIMEOUT ? ERR_TIMEOUT : ERR_UPSTREAM);
+		return;
+	}
+	if (status == 304 && fe->old) {
+		fe->rec = cJSON_Duplicate(fe->old, 1);
+		cJSON_ReplaceItemInObjectCaseSensitive(fe->rec, "fetched", cJSON_CreateNumber(time_now()));
+	} else if (status == 404 && fe->kind == FETCH_PAGE) {
+		fe->rec = cJSON_CreateObject();
+		cJSON_AddNumberToObject(fe->rec, "fetched", time_now());
+		cJSON_AddStringToObject(fe->rec, "status", "notfound");
+		cJSON_AddStringToObject(fe->rec, "name", fe->project);
+		if (fe->old && cJSON_GetObjectItemCaseSensitive(fe->old, "links"))
+			cJSON_AddItemToObject(fe->rec, "links",
+					      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(fe->old, "links"), 1));
+	} else if (status == 200) {
+		const cJSON *os = fe->old ? cJSON_GetObjectItemCaseSensitive(fe->old, "serial") : NULL;
+		if (!fe->mc.ignore_serial && cJSON_IsNumber(os) && fe->last_serial > 0 && fe->last_serial < os->valuedouble) {
+			fe->errmsg = xasprintf("X-PYPI-LAST-SERIAL %lld is older than the cached %.0f", fe->last_serial,
+					       os->valuedouble);
+			fetch_end(fe, ERR_UPSTREAM);
+			return;
+		}
+		int brc = build_record(fe);
+		if (brc) {
+			fetch_end(fe, brc);
+			return;
+		}
+	} else {
+		fe->errmsg = xasprintf("upstream answered %ld", status);
+		fetch_end(fe, ERR_UPSTREAM);
+		return;
+	}
+	wjob_submit_worker(fe->w, store_rec_run, fe, store_rec_done);
+}
+
+static const struct upstream_cbs fetch_cbs = { on_head, on_data, on_done };
+
+static void fetch_start(struct fetch *fe, int timeout_s)
+{
+	char inm[600];
+	const char *hdrs[2];
+	size_t nh = 0;
+	hdrs[nh++] = "Accept: application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
+		     "text/html;q=0.01";
+	const char *etag = fe->old ? json_get_str(fe->old, "etag") : NULL;
+	if (etag && strlen(etag) < 500 && !strpbrk(etag, "\r\n")) {
+		snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
+		hdrs[nh++] = inm;
+	}
+	char *url = fe->kind == FETCH_PAGE ? xasprintf("%s%s/", fe->mc.url, fe->project) : xstrdup(fe->mc.url);
+	struct upstream_request rq = {
+		.url = url,
+		.headers = hdrs,
+		.nheaders = nh,
+		.username = fe->mc.user,
+		.password = fe->mc.pass,
+		.lim = {
+			.connect_timeout_ms = timeout_s * 1000L,
+			.first_byte_timeout_ms = timeout_s * 1000L,
+			.total_timeout_ms = (fe->kind == FETCH_LIST ? (timeout_s < 30 ? 30 : timeout_s) : timeout_s) * 1000L,
+			.low_speed_bytes = 1,
+			.low_speed_secs = timeout_s,
+			.max_body = fe->kind == FETCH_PAGE ? PAGE_BODY_MAX : LIST_BODY_MAX,
+		},
+	};
+	buf_init(&fe->body, fe->kind == FETCH_PAGE ? PAGE_BODY_MAX : LIST_BODY_MAX);
+	fe->last_serial = -1;
+	struct upstream_xfer *x;
+	int rc = upstream_fetch(fe->w->up, &rq, &fetch_cbs, fe, &x);
+	xfree(url);
+	if (rc) {
+		fe->errmsg = xstrdup("cannot start the upstream request");
+		fetch_end(fe, rc);
+	}
+}
+
+static void refresh(struct req *r, const struct mirror_cfg *mc, const char *project,
+		    void (*done)(struct req *r, void *arg, int rc), void *arg)
+{
+	char fkey[700], key[700];
+	struct flight *f;
+	if (project) {
+		snprintf(fkey, sizeof fkey, "page\n%s\n%s", mc->stage, project);
+		snprintf(key, sizeof key, "mirror/%s/%s", mc->stage, project);
+	} else {
+		snprintf(fkey, sizeof fkey, "list\n%s", mc->stage);
+		snprintf(key, sizeof key, "mirrorlist/%s", mc->stage);
+	}
+	if (mc->offline) {
+		done(r, arg, ERR_UPSTREAM);
+		return;
+	}
+	if (!flight_join(fkey, r, (flight_wake_fn)done, arg, &f))
+		return;
+	struct fetch *fe = xcalloc(1, sizeof *fe);
+	fe->kind = project ? FETCH_PAGE : FETCH_LIST;
+	fe->w = r->w;
+	fe->f = f;
+	fe->mc = mirror_cfg_dup(mc);
+	fe->project = project ? xstrdup(project) : NULL;
+	fe->key = xstrdup(key);
+	struct store_txn *t = NULL;
+	if (store_read_begin(r->app->store, &t) == ERR_OK) {
+		fe->old = model_get(t, key);
+		store_abort(t);
+	}
+	fetch_start(fe, r->app->cfg->request_timeout > 0 ? r->app->cfg->request_timeout : 5);
+}
+
+void mirror_refresh_page(struct req *r, const struct mirror_cfg *mc, const char *project,
+			 void (*done)(struct req *r, void *arg, int rc), void *arg)
+{
+	refresh(r, mc, project, done, arg);
+}
+
+void mirror_refresh_list(struct req *r, const struct mirror_cfg *mc,
+			 void (*done)(struct req *r, void *arg, int rc), void *arg)
+{
+	refresh(r, mc, NULL, done, arg);
+}
+
+/* ---- mirror stages of a page ---------------------------------------------- */
+
+struct rerun {
+	int pending;
+};
+
+static void rerun_done(struct req *r, void *arg, int rc)
+{
+	struct rerun *rr = arg;
+	if (--rr->pending > 0)
+		return;
+	xfree(rr);
+	if (req_alive(r) && !r->head_sent && r->handler)
+		r->handler(r);
+}
+
+bool mirror_add_links(struct req *r, struct store_txn *t, struct project_links *pl, const char *project,
+		      struct mirror_outcome *out)
+{
+	struct mirror_cfg mcs[8];
+	size_t nrefresh = 0;
+	memset(out, 0, sizeof *out);
+	out->serial = -1;
+	for (size_t i = 0; i < pl->nmirrors; i++) {
+		struct mirror_use *m = &pl->mirrors[i];
+		struct mirror_cfg mc;
+		if (mirror_cfg_load(r->app, m->stage, m->cfg, &mc) != ERR_OK) {
+			log_warn("mirror %s has no usable mirror_url", m->stage);
+			if (m->requested)
+				out->requested_failed = true;
+			continue;
+		}
+		cJSON *rec = mirror_page_get(t, m->stage, project);
+		if (!rec && mirror_list_lookup(t, &mc, project) == 0) {
+			/* not in the fresh upstream list: no page request */
+			if (m->requested)
+				out->requested_notfound = true;
+			mirror_cfg_release(&mc);
+			continue;
+		}
+		bool fresh = rec && mirror_is_fresh(rec, mc.expiry);
+		if (!fresh && !mc.offline && !r->mirror_pass) {
+			mcs[nrefresh++] = mc;
+			cJSON_Delete(rec);
+			continue;
+		}
+		const char *status = json_get_str(rec, "status");
+		if (!fresh || mc.offline)
+			out->stale = true;
+		if (rec && status && strcmp(status, "ok") == 0) {
+			links_add_mirror(t, pl, m->stage, rec, mc.offline);
+			const cJSON *s = cJSON_GetObjectItemCaseSensitive(rec, "serial");
+			if (m->requested && cJSON_IsNumber(s))
+				out->serial = (long long)s->valuedouble;
+		} else if (rec && status && strcmp(status, "notfound") == 0) {
+			if (m->requested)
+				out->requested_notfound = true;
+		} else if (m->requested) {
+			out->requested_failed = true;
+		}
+		cJSON_Delete(rec);
+		mirror_cfg_release(&mc);
+	}
+	if (nrefresh == 0)
+		return false;
+	struct rerun *rr = xcalloc(1, sizeof *rr);
+	rr->pending = (int)nrefresh;
+	r->mirror_pass = true;
+	for (size_t i = 0; i < nrefresh; i++) {
+		mirror_refresh_page(r, &mcs[i], project, rerun_done, rr);
+		mirror_cfg_release(&mcs[i]);
+	}
+	return true;
+}
+
+/* ---- links of files ----------------------------------------------------------- */
+
+static cJSON *link_in_page(struct store_txn *t, const char *stage, const char *project, const char *relpath)
+{
+	cJSON *rec = mirror_page_get(t, stage, project), *found = NULL;
+	const cJSON *l;
+	cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(rec, "links")) {
+		const char *rp = json_get_str(l, "relpath");
+		if (rp && strcmp(rp, relpath) == 0) {
+			found = cJSON_Duplicate(l, 1);
+			break;
+		}
+	}
+	cJSON_Delete(rec);
+	return found;
+}
+
+cJSON *mirror_find_link(struct store_txn *t, const char *stage, const char *relpath, char **project)
+{
+	const char *fn = strrchr(relpath, '/');
+	fn = fn ? fn + 1 : relpath;
+	char norm[300];
+	struct filename_info fi;
+	*project = NULL;
+	/* The parsed project first, then every '-' split of the name (sdist
+	 * names are ambiguous), shortest last. */
+	if (filename_parse(fn, strlen(fn), &fi) == ERR_OK &&
+	    name_normalize(fi.project, strlen(fi.project), norm, sizeof norm) == ERR_OK) {
+		cJSON *l = link_in_page(t, stage, norm, relpath);
+		if (l) {
+			*project = xstrdup(norm);
+			return l;
+		}
+	}
+	for (size_t i = strlen(fn); i > 0; i--) {
+		if (fn[i - 1] != '-' || i - 1 == 0)
+			continue;
+		if (name_normalize(fn, i - 1, norm, sizeof norm) != ERR_OK)
+			continue;
+		cJSON *l = link_in_page(t, stage, norm, relpath);
+		if (l) {
+			*project = xstrdup(norm);
+			return l;
+		}
+	}
+	return NULL;
+}
+
+/* ---- credentials are never shown ------------------------------------------ */
+
+char *mirror_url_masked(const char *url)
+{
+	const char *scheme = strstr(url, "://");
+	if (!scheme)
+		return xstrdup(url);
+	const char *host = scheme + 3;
+	const char *slash = strchr(host, '/');
+	const char *at = memrchr(host, '@', slash ? (size_t)(slash - host) : strlen(host));
+	if (!at)
+		return xstrdup(url);
+	const char *colon = memchr(host, ':', (size_t)(at - host));
+	if (!colon)
+		return xstrdup(url);
+	return xasprintf("%.*s****%s", (int)(colon + 1 - url), url, at);
+}
+
+void mirror_mask_config(cJSON *cfg)
+{
+	const char *url = json_get_str(cfg, "mirror_url");
+	if (!url)
+		return;
+	char *m = mirror_url_masked(url);
+	cJSON_ReplaceItemInObjectCaseSensitive(cfg, "mirror_url", cJSON_CreateString(m));
+	xfree(m);
+}
+
+cJSON *mirror_metadata_link(const cJSON *wl)
+{
+	const char *url = json_get_str(wl, "url"), *rel = json_get_str(wl, "relpath");
+	const char *fn = json_get_str(wl, "filename");
+	if (!url || !rel || !fn || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(wl, "core_metadata")))
+		return NULL;
+	cJSON *l = cJSON_CreateObject();
+	char *s = xasprintf("%s.metadata", url);
+	cJSON_AddStringToObject(l, "url", s);
+	xfree(s);
+	s = xasprintf("%s.metadata", rel);
+	cJSON_AddStringToObject(l, "relpath", s);
+	xfree(s);
+	s = xasprintf("%s.metadata", fn);
+	cJSON_AddStringToObject(l, "filename", s);
+	xfree(s);
+	const char *sha = json_get_str(wl, "core_metadata_sha256");
+	if (sha) {
+		s = xasprintf("sha256=%s", sha);
+		cJSON_AddStringToObject(l, "hash_spec", s);
+		xfree(s);
+	}
+	if (json_get_str(wl, "version"))
+		cJSON_AddStringToObject(l, "version", json_get_str(wl, "version"));
+	return l;
+}
+
+/* ---- the upstream name list, in memory ------------------------------------------ */
+
+struct listcache {
+	struct listcache *next;
+	char *stage;
+	double fetched;
+	char *names;                 /* NUL-separated; the set borrows from it */
+	struct strset set;
+};
+
+static pthread_mutex_t lc_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct listcache *lcs;
+
+static struct listcache *lc_get_locked(struct store_txn *t, const char *stage, double fetched)
+{
+	struct listcache *c = lcs;
+	while (c && strcmp(c->stage, stage) != 0)
+		c = c->next;
+	if (c && c->fetched == fetched)
+		return c;
+	cJSON *rec = mirror_list_get(t, stage);
+	const char *names = json_get_str(rec, "names");
+	if (!names) {
+		cJSON_Delete(rec);
+		return NULL;
+	}
+	if (!c) {
+		c = xcalloc(1, sizeof *c);
+		c->stage = xstrdup(stage);
+		c->next = lcs;
+		lcs = c;
+	} else {
+		strset_release(&c->set);
+		xfree(c->names);
+	}
+	c->fetched = fetched;
+	c->names = xstrdup(names);
+	cJSON_Delete(rec);
+	strset_init(&c->set, 1024);
+	for (char *p = c->names; *p;) {
+		char *e = strchr(p, '\n');
+		if (e)
+			*e = '\0';
+		if (*p)
+			strset_add(&c->set, p, strlen(p));
+		p = e ? e + 1 : p + strlen(p);
+	}
+	return c;
+}
+
+int mirror_list_lookup(struct store_txn *t, const struct mirror_cfg *mc, const char *project)
+{
+	char key[600];
+	snprintf(key, sizeof key, "mirrorlistinfo/%s", mc->stage);
+	cJSON *info = model_get(t, key);
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(info, "fetched");
+	int res = -1;
+	if (mc->no_project_list || !cJSON_IsNumber(f) || (!mc->offline && !mirror_is_fresh(info, mc->expiry))) {
+		cJSON_Delete(info);
+		return -1;
+	}
+	pthread_mutex_lock(&lc_mu);
+	struct listcache *c = lc_get_locked(t, mc->stage, f->valuedouble);
+	if (c)
+		res = strset_has(&c->set, project, strlen(project)) ? 1 : 0;
+	pthread_mutex_unlock(&lc_mu);
+	cJSON_Delete(info);
+	return res;
+}

@@ -1,0 +1,697 @@
+/* mirror_file.c — one upstream download per mirror file (see mirror_file.h).
+ *
+ * The first request becomes the owner of a flight (flight.c) and runs the
+ * transfer on its worker's upstream client.  Bytes are hashed and cut into
+ * 1 MiB chunks written by the writer thread under a fresh blob id; every
+ * stored chunk is published to the waiters, which stream it from the store
+ * to their clients (so memory stays bounded however slow a client is: at
+ * most a partial chunk and UPSTREAM_INFLIGHT chunks in flight, after which
+ * the transfer pauses).  At the end the length and the hash are checked; only
+ * then does one write job store the last chunk, make the blob visible and
+ * write the file record.  On any failure the chunks are discarded and every
+ * waiter's response is cut short (or answered 404/502 if it had not
+ * started), never completed as if good.
+ */
+#include "proxy/mirror_file.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "inherit/filename.h"
+#include "proxy/app.h"
+#include "proxy/conn.h"
+#include "proxy/cpupool.h"
+#include "proxy/flight.h"
+#include "proxy/mirror.h"
+#include "proxy/model.h"
+#include "proxy/pkginfo.h"
+#include "proxy/upstream.h"
+#include "proxy/wjob.h"
+#include "store/store.h"
+
+#define DL_INFLIGHT 4
+#define SEND_AHEAD (512u * 1024)
+
+/* ---- the download (owner side, on the owner's loop) ----------------------- */
+
+struct dl {
+	struct worker *w;
+	struct flight *f;
+	struct upstream_xfer *x;
+	char *url, *user, *pass;
+	char *relpath, *filename, *project, *version;
+	char *hash_name, *hash_value;  /* expected */
+	char *last_modified;
+	EVP_MD_CTX *alt;               /* the link's hash when it is not sha256 */
+	struct sha256_ctx sha;
+	uint64_t blob_id;
+	uint64_t size;
+	int64_t content_length;
+	long status;
+	char *chunk;
+	size_t chunk_len;
+	uint32_t nchunks;              /* chunks handed to the writer */
+	uint32_t stored;               /* chunks committed */
+	int inflight;
+	bool paused;
+	bool ended;                    /* transfer over (on_done ran) */
+	int rc;
+	int refs;                      /* the transfer + each job in flight */
+	uint8_t digest[SHA256_LEN];
+};
+
+struct dl_chunk {
+	struct dl *d;
+	uint32_t idx;
+	char *data;
+	size_t len;
+};
+
+static void dl_unref(struct dl *d)
+{
+	if (--d->refs > 0)
+		return;
+	xfree(d->url);
+	xfree(d->user);
+	xfree(d->pass);
+	xfree(d->relpath);
+	xfree(d->filename);
+	xfree(d->project);
+	xfree(d->version);
+	xfree(d->hash_name);
+	xfree(d->hash_value);
+	xfree(d->last_modified);
+	if (d->alt)
+		EVP_MD_CTX_free(d->alt);
+	sha256_release(&d->sha);
+	xfree(d->chunk);
+	xfree(d);
+}
+
+static void dl_publish(struct dl *d, bool head_known)
+{
+	struct flight_progress p = { .blob_id = d->blob_id, .chunks_stored = d->stored,
+				     .content_length = d->content_length, .head_known = head_known };
+	flight_progress(d->f, &p);
+}
+
+static int discard_run(struct store_txn *t, void *arg)
+{
+	struct dl *d = arg;
+	return store_blob_discard(t, d->blob_id);
+}
+
+static void discard_done(struct worker *w, void *arg, int rc, int64_t serial)
+{
+	dl_unref(arg);
+}
+
+/* Ends the flight with rc; on failure the chunks are discarded (queued
+ * after any chunk job still in flight, so none outlives the discard). */
+static void dl_fail(struct dl *d, int rc)
+{
+	if (d->rc)
+		return;
+	d->rc = rc;
+	log_warn("mirror download of '%s' failed: %s (status %ld)", d->url, err_str(rc), d->status);
+	if (d->x && !d->ended) {
+		upstream_cancel(d->x);
+		d->x = NULL;
+		d->ended = true;
+		d->refs--;              /* the transfer's reference; the caller holds one more */
+	}
+	d->refs++;
+	wjob_submit_worker(d->w, discard_run, d, discard_done);
+	flight_finish(d->f, rc);
+	d->f = NULL;
+}
+
+static int chunk_run(struct store_txn *t, void *arg)
+{
+	struct dl_chunk *c = arg;
+	return store_chunk_put(t, c->d->blob_id, c->idx, c->data, c->len);
+}
+
+static void chunk_done(struct worker *w, void *arg, int rc, int64_t serial)
+{
+	struct dl_chunk *c = arg;
+	struct dl *d = c->d;
+	d->inflight--;
+	if (rc)
+		dl_fail(d, rc);
+	else if (!d->rc) {
+		d->stored = c->idx + 1;
+		dl_publish(d, true);
+		if (d->paused && d->x) {
+			d->paused = false;
+			upstream_resume(d->x);
+		}
+	}
+	xfree(c->data);
+	xfree(c);
+	dl_unref(d);
+}
+
+static void dl_flush(struct dl *d)
+{
+	struct dl_chunk *c = xcalloc(1, sizeof *c);
+	c->d = d;
+	c->idx = d->nchunks++;
+	c->data = d->chunk;
+	c->len = d->chunk_len;
+	d->chunk = NULL;
+	d->chunk_len = 0;
+	d->inflight++;
+	d->refs++;
+	wjob_submit_worker(d->w, chunk_run, c, chunk_done);
+}
+
+static int dl_head(void *arg, long status, const char *eff, const struct upstream_header *h, size_t nh)
+{
+	struct dl *d = arg;
+	d->status = status;
+	if (status != 200)
+		return status == 404 ? ERR_NOTFOUND : ERR_UPSTREAM;
+	for (size_t i = 0; i < nh; i++) {
+		if (h[i].name_len == 14 && !strncasecmp(h[i].name, "content-length", 14)) {
+			char tmp[32];
+			size_t n = h[i].value_len < sizeof tmp - 1 ? h[i].value_len : sizeof tmp - 1;
+			memcpy(tmp, h[i].value, n);
+			tmp[n] = '\0';
+			char *end;
+			long long v = strtoll(tmp, &end, 10);
+			if (*end || v < 0)
+				return ERR_UPSTREAM;
+			d->content_length = v;
+		} else if (h[i].name_len == 13 && !strncasecmp(h[i].name, "last-modified", 13)) {
+			xfree(d->last_modified);
+			d->last_modified = xstrndup(h[i].value, h[i].value_len);
+		}
+	}
+	dl_publish(d, true);
+	return ERR_OK;
+}
+
+static int dl_data(void *arg, const char *p, size_t n)
+{
+	struct dl *d = arg;
+	if (d->rc)
+		return d->rc;
+	/* Pausing re-delivers these same bytes later: decide before
+	 * consuming any of them. */
+	if (d->inflight >= DL_INFLIGHT) {
+		d->paused = true;
+		return UPSTREAM_PAUSE;
+	}
+	if (d->content_length >= 0 && d->size + n > (uint64_t)d->content_length)
+		return ERR_UPSTREAM;     /* more than announced */
+	sha256_update(&d->sha, p, n);
+	if (d->alt)
+		EVP_DigestUpdate(d->alt, p, n);
+	d->size += n;
+	while (n) {
+		if (!d->chunk)
+			d->chunk = xmalloc(STORE_CHUNK_SIZE);
+		size_t take = STORE_CHUNK_SIZE - d->chunk_len;
+		if (take > n)
+			take = n;
+		memcpy(d->chunk + d->chunk_len, p, take);
+		d->chunk_len += take;
+		p += take;
+		n -= take;
+		if (d->chunk_len == STORE_CHUNK_SIZE)
+			dl_flush(d);
+	}
+	return ERR_OK;
+}
+
+static int finish_run(struct store_txn *t, void *arg)
+{
+	struct dl *d = arg;
+	int rc = ERR_OK;
+	if (d->chunk_len || d->nchunks == 0)
+		rc = store_chunk_put(t, d->blob_id, d->nchunks, d->chunk ? d->chunk : "", d->chunk_len);
+	uint32_t total = d->nchunks + ((d->chunk_len || d->nchunks == 0) ? 1 : 0);
+	if (!rc)
+		rc = store_blob_finish(t, d->blob_id, d->digest, d->size, total);
+	if (rc)
+		return rc;
+	char hex[SHA256_HEX_LEN + 1], lm[32], spec[200];
+	hex_encode(d->digest, 32, hex);
+	cJSON *rec = cJSON_CreateObject();
+	cJSON_AddStringToObject(rec, "relpath", d->relpath);
+	snprintf(spec, sizeof spec, "%s=%s", d->hash_name ? d->hash_name : "sha256", d->hash_value ? d->hash_value : hex);
+	cJSON_AddStringToObject(rec, "hash_spec", spec);
+	cJSON *h = cJSON_AddObjectToObject(rec, "hashes");
+	cJSON_AddStringToObject(h, "sha256", hex);
+	if (d->hash_name && strcmp(d->hash_name, "sha256") != 0)
+		cJSON_AddStringToObject(h, d->hash_name, d->hash_value);
+	if (!d->last_modified) {
+		time_rfc1123(time(NULL), lm);
+		cJSON_AddStringToObject(rec, "last_modified", lm);
+	} else {
+		cJSON_AddStringToObject(rec, "last_modified", d->last_modified);
+	}
+	cJSON_AddStringToObject(rec, "project", d->project);
+	if (d->version)
+		cJSON_AddStringToObject(rec, "version", d->version);
+	cJSON_AddNumberToObject(rec, "size", (double)d->size);
+	cJSON_AddStringToObject(rec, "url", d->url);
+	char key[700];
+	snprintf(key, sizeof key, "file/%s", d->relpath);
+	rc = model_put(t, key, rec);
+	cJSON_Delete(rec);
+	return rc;
+}
+
+static void finish_done(struct worker *w, void *arg, int rc, int64_t serial)
+{
+	struct dl *d = arg;
+	if (rc) {
+		dl_fail(d, rc);
+	} else if (d->f) {
+		flight_finish(d->f, ERR_OK);
+		d->f = NULL;
+	}
+	dl_unref(d);
+}
+
+static bool hash_matches(struct dl *d)
+{
+	char hex[SHA256_HEX_LEN + 1];
+	if (!d->hash_value)
+		return true;             /* +e links: nothing to check against */
+	if (!d->hash_name || strcmp(d->hash_name, "sha256") == 0) {
+		hex_encode(d->digest, 32, hex);
+		return strcasecmp(hex, d->hash_value) == 0;
+	}
+	if (!d->alt)
+		return false;
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char alt_hex[2 * EVP_MAX_MD_SIZE + 1];
+	EVP_DigestFinal_ex(d->alt, md, &n);
+	hex_encode(md, n, alt_hex);
+	return strcasecmp(alt_hex, d->hash_value) == 0;
+}
+
+static void dl_done(void *arg, int rc, long status, const char *errmsg)
+{
+	struct dl *d = arg;
+	d->ended = true;
+	d->x = NULL;
+	if (!rc && status != 200)
+		rc = status == 404 ? ERR_NOTFOUND : ERR_UPSTREAM;
+	if (!rc && d->content_length >= 0 && d->size != (uint64_t)d->content_length)
+		rc = ERR_UPSTREAM;
+	if (!rc) {
+		sha256_final(&d->sha, d->digest);
+		if (!hash_matches(d)) {
+			log_warn("mirror download of '%s': content does not match %s=%s", d->url,
+				 d->hash_name ? d->hash_name : "sha256", d->hash_value);
+			rc = ERR_HASH;
+		}
+	}
+	if (rc) {
+		if (errmsg && *errmsg)
+			log_info("upstream: %s", errmsg);
+		d->refs++;
+		dl_fail(d, rc);
+		dl_unref(d);            /* the one just taken */
+	} else {
+		d->refs++;
+		wjob_submit_worker(d->w, finish_run, d, finish_done);
+	}
+	dl_unref(d);                    /* the transfer's reference */
+}
+
+static const struct upstream_cbs dl_cbs = { dl_head, dl_data, dl_done };
+
+static void dl_start(struct req *r, struct flight *f, const struct mirror_cfg *mc, const cJSON *link, const char *project)
+{
+	struct dl *d = xcalloc(1, sizeof *d);
+	d->w = r->w;
+	d->f = f;
+	d->refs = 1;
+	d->content_length = -1;
+	d->url = xstrdup(json_get_str(link, "url"));
+	d->user = mc->user ? xstrdup(mc->user) : NULL;
+	d->pass = mc->pass ? xstrdup(mc->pass) : NULL;
+	d->relpath = xstrdup(json_get_str(link, "relpath"));
+	d->filename = xstrdup(json_get_str(link, "filename"));
+	d->project = xstrdup(project);
+	d->version = json_get_str(link, "version") ? xstrdup(json_get_str(link, "version")) : NULL;
+	const char *spec = json_get_str(link, "hash_spec");
+	const char *eq = spec ? strchr(spec, '=') : NULL;
+	if (eq) {
+		d->hash_name = xstrndup(spec, (size_t)(eq - spec));
+		d->hash_value = xstrdup(eq + 1);
+		if (strcmp(d->hash_name, "sha256") != 0) {
+			const EVP_MD *md = EVP_get_digestbyname(d->hash_name);
+			if (md) {
+				d->alt = EVP_MD_CTX_new();
+				EVP_DigestInit_ex(d->alt, md, NULL);
+			}
+		}
+	}
+	sha256_init(&d->sha);
+	d->blob_id = store_blob_id_new(r->app->store);
+	int t = r->app->cfg->request_timeout > 0 ? r->app->cfg->request_timeout : 5;
+	struct upstream_request rq = {
+		.url = d->url,
+		.username = d->user,
+		.password = d->pass,
+		.lim = {
+			.connect_timeout_ms = t * 1000L,
+			.first_byte_timeout_ms = t * 1000L,
+			.low_speed_bytes = 1024,
+			.low_speed_secs = t < 10 ? 10 : t,
+			.max_body = r->app->cfg->max_upload_size ? 4 * r->app->cfg->max_upload_size : 0,
+		},
+	};
+	if (upstream_fetch(r->w->up, &rq, &dl_cbs, d, &d->x) != ERR_OK) {
+		d->ended = true;
+		d->refs++;
+		dl_fail(d, ERR_UPSTREAM);
+		dl_unref(d);
+		dl_unref(d);
+	}
+}
+
+/* ---- a waiting request (on its own loop) ----------------------------------- */
+
+struct fwait {
+	struct flight *f;
+	char *url;
+	char *relpath;
+	uint64_t blob_id;
+	uint64_t sent;                /* bytes written to the client */
+	int64_t length;
+	uint32_t avail;               /* chunks that may be read */
+	bool final;                   /* the download is over and good: read to the end */
+	bool streaming;
+	int refs;                     /* the flight wait + the request's hooks */
+};
+
+static void fwait_unref(struct fwait *fw)
+{
+	if (--fw->refs > 0)
+		return;
+	xfree(fw->url);
+	xfree(fw->relpath);
+	xfree(fw);
+}
+
+static void fw_pump(struct req *r)
+{
+	struct fwait *fw = r->hctx;
+	if (!fw)
+		return;
+	while ((int64_t)fw->sent < fw->length && resp_pending(r) < SEND_AHEAD) {
+		uint32_t idx = (uint32_t)(fw->sent / STORE_CHUNK_SIZE);
+		if (!fw->final && idx >= fw->avail)
+			return;          /* wait for the next stored chunk */
+		struct store_txn *t = NULL;
+		const void *p;
+		size_t len;
+		size_t within = (size_t)(fw->sent % STORE_CHUNK_SIZE);
+		int rc = store_read_begin(r->app->store, &t);
+		if (!rc)
+			rc = store_chunk_get(t, fw->blob_id, idx, &p, &len);
+		if (!rc && within >= len)
+			rc = ERR_CORRUPT;
+		if (rc) {
+			store_abort(t);
+			resp_abort_stream(r);
+			return;
+		}
+		resp_write(r, (const char *)p + within, len - within);
+		fw->sent += len - within;
+		store_abort(t);
+	}
+	if ((int64_t)fw->sent >= fw->length)
+		resp_end(r);
+}
+
+static void fw_close(struct req *r)
+{
+	struct fwait *fw = r->hctx;
+	r->hctx = NULL;
+	if (fw)
+		fwait_unref(fw);
+}
+
+static const struct req_hooks fw_hooks = { NULL, NULL, fw_pump, fw_close };
+
+static void fw_wake(struct req *r, void *arg, int rc)
+{
+	struct fwait *fw = arg;
+	struct flight_progress p;
+	bool last = rc != ERR_AGAIN;
+	if (!req_alive(r) || r->finished) {
+		if (last)
+			fwait_unref(fw);
+		return;
+	}
+	if (!last) {
+		flight_snapshot(fw->f, &p);
+		if (!r->head_sent && p.head_known && p.content_length >= 0) {
+			fw->blob_id = p.blob_id;
+			fw->length = p.content_length;
+			fw->streaming = true;
+			fw->refs++;
+			r->hctx = fw;
+			r->hooks = &fw_hooks;
+			resp_header(r, "Cache-Control", "max-age=365000000, immutable, public");
+			resp_begin(r, 200, NULL, filename_content_type(r->segs[r->nsegs - 1]), p.content_length);
+			if (r->m == M_HEAD || p.content_length == 0) {
+				resp_end(r);
+				return;
+			}
+		}
+		if (fw->streaming) {
+			fw->avail = p.chunks_stored;
+			fw_pump(r);
+		}
+		return;
+	}
+	/* the download is over */
+	if (rc == ERR_OK) {
+		if (fw->streaming) {
+			/* read the rest from the finished blob (its id may differ
+			 * if identical content was stored before) */
+			struct store_txn *t = NULL;
+			char key[700];
+			cJSON *rec = NULL;
+			struct store_blob b;
+			uint8_t sha[32];
+			snprintf(key, sizeof key, "file/%s", fw->relpath);
+			if (store_read_begin(r->app->store, &t) == ERR_OK) {
+				rec = model_get(t, key);
+				const char *hex = json_get_str(cJSON_GetObjectItemCaseSensitive(rec, "hashes"), "sha256");
+				if (hex && hex_decode(hex, strlen(hex), sha, 32) == ERR_OK && store_blob_get(t, sha, &b) == ERR_OK)
+					fw->blob_id = b.id;
+				store_abort(t);
+			}
+			cJSON_Delete(rec);
+			fw->final = true;
+			fw_pump(r);
+		} else if (r->handler) {
+			r->handler(r);   /* the file record exists now: serve it */
+		}
+	} else if (fw->streaming || r->head_sent) {
+		resp_abort_stream(r);
+	} else if (rc == ERR_NOTFOUND) {
+		resp_abort(r, 404, "no such file upstream: %s", fw->url);
+	} else {
+		resp_abort(r, 502, "error %s getting %s", err_str(rc), fw->url);
+	}
+	fwait_unref(fw);
+}
+
+void mirror_file_get(struct req *r, const struct mirror_cfg *mc, const cJSON *link, const char *project)
+{
+	const char *url = json_get_str(link, "url"), *relpath = json_get_str(link, "relpath");
+	if (!url || !relpath) {
+		resp_abort(r, 404, "no such file");
+		return;
+	}
+	if (mc->use_external_urls) {
+		resp_redirect(r, url);
+		return;
+	}
+	if (mc->offline) {
+		resp_abort(r, 502, "offline mode: '%s' is not cached", relpath);
+		return;
+	}
+	struct fwait *fw = xcalloc(1, sizeof *fw);
+	fw->url = xstrdup(url);
+	fw->relpath = xstrdup(relpath);
+	fw->refs = 1;
+	char key[800];
+	snprintf(key, sizeof key, "file\n%s", relpath);
+	if (flight_join(key, r, fw_wake, fw, &fw->f))
+		dl_start(r, fw->f, mc, link, project);
+}
+
+/* ---- core metadata of a stored wheel ----------------------------------------- */
+
+struct mx {
+	struct app *app;
+	uint64_t blob_id;
+	uint64_t size;
+	char *wheel_relpath;
+	char *project, *version;
+	char *text;                   /* METADATA, from the pool */
+	size_t len;
+	int rc;
+};
+
+static void mx_free(struct mx *m)
+{
+	xfree(m->wheel_relpath);
+	xfree(m->project);
+	xfree(m->version);
+	xfree(m->text);
+	xfree(m);
+}
+
+struct mx_reader {
+	struct store_txn *t;
+	uint64_t id;
+};
+
+static ssize_t mx_read_at(void *arg, uint64_t off, void *buf, size_t n)
+{
+	struct mx_reader *c = arg;
+	size_t done = 0;
+	while (done < n) {
+		const void *p;
+		size_t len;
+		uint32_t idx = (uint32_t)((off + done) / STORE_CHUNK_SIZE);
+		size_t within = (size_t)((off + done) % STORE_CHUNK_SIZE);
+		int rc = store_chunk_get(c->t, c->id, idx, &p, &len);
+		if (rc == ERR_NOTFOUND || (!rc && within >= len))
+			break;
+		if (rc)
+			return -1;
+		size_t take = len - within < n - done ? len - within : n - done;
+		memcpy((char *)buf + done, (const char *)p + within, take);
+		done += take;
+	}
+	return (ssize_t)done;
+}
+
+static void mx_work(void *arg)
+{
+	struct mx *m = arg;
+	struct store_txn *t = NULL;
+	m->rc = store_read_begin(m->app->store, &t);
+	if (m->rc)
+		return;
+	struct mx_reader c = { t, m->blob_id };
+	struct pkginfo_reader rd = { &c, mx_read_at, m->size };
+	struct pkginfo_limits lim = { .max_metadata = 1024 * 1024, .max_entries = 100000, .max_ratio = 1000 };
+	const char *fn = strrchr(m->wheel_relpath, '/');
+	m->rc = pkginfo_extract(&rd, fn ? fn + 1 : m->wheel_relpath, &lim, &m->text, &m->len);
+	store_abort(t);
+}
+
+static int mx_store_run(struct store_txn *t, void *arg)
+{
+	struct mx *m = arg;
+	uint8_t sha[32];
+	char hex[SHA256_HEX_LEN + 1], lm[32], key[800];
+	sha256_buf(m->text, m->len, sha);
+	hex_encode(sha, 32, hex);
+	uint64_t id = store_blob_id_new(m->app->store);
+	int rc = store_chunk_put(t, id, 0, m->text, m->len);
+	if (!rc)
+		rc = store_blob_finish(t, id, sha, m->len, 1);
+	if (rc)
+		return rc;
+	cJSON *rec = cJSON_CreateObject();
+	char *rel = xasprintf("%s.metadata", m->wheel_relpath);
+	cJSON_AddStringToObject(rec, "relpath", rel);
+	char *spec = xasprintf("sha256=%s", hex);
+	cJSON_AddStringToObject(rec, "hash_spec", spec);
+	xfree(spec);
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(rec, "hashes"), "sha256", hex);
+	time_rfc1123(time(NULL), lm);
+	cJSON_AddStringToObject(rec, "last_modified", lm);
+	cJSON_AddStringToObject(rec, "project", m->project);
+	if (m->version)
+		cJSON_AddStringToObject(rec, "version", m->version);
+	cJSON_AddNumberToObject(rec, "size", (double)m->len);
+	snprintf(key, sizeof key, "file/%s", rel);
+	xfree(rel);
+	rc = model_put(t, key, rec);
+	cJSON_Delete(rec);
+	return rc;
+}
+
+static void mx_stored(struct req *r, void *arg, int rc, int64_t serial)
+{
+	struct mx *m = arg;
+	if (req_alive(r) && !r->head_sent) {
+		if (rc)
+			resp_abort(r, 500, "cannot store the metadata: %s", err_str(rc));
+		else if (r->handler)
+			r->handler(r);
+	}
+	mx_free(m);
+}
+
+static void mx_done(struct req *r, void *arg)
+{
+	struct mx *m = arg;
+	if (!req_alive(r) || r->head_sent) {
+		mx_free(m);
+		return;
+	}
+	if (m->rc) {
+		resp_abort(r, 404, "no metadata in the stored wheel (%s)", err_str(m->rc));
+		mx_free(m);
+		return;
+	}
+	wjob_submit(r, mx_store_run, m, mx_stored);
+}
+
+void mirror_metadata_extract(struct req *r, const char *wheel_relpath, const cJSON *wheel_rec)
+{
+	const char *hex = json_get_str(cJSON_GetObjectItemCaseSensitive(wheel_rec, "hashes"), "sha256");
+	uint8_t sha[32];
+	struct store_blob b;
+	struct store_txn *t = NULL;
+	int rc = ERR_NOTFOUND;
+	if (hex && hex_decode(hex, strlen(hex), sha, 32) == ERR_OK && store_read_begin(r->app->store, &t) == ERR_OK) {
+		rc = store_blob_get(t, sha, &b);
+		store_abort(t);
+	}
+	if (rc) {
+		resp_abort(r, 404, "no such file");
+		return;
+	}
+	struct mx *m = xcalloc(1, sizeof *m);
+	m->app = r->app;
+	m->blob_id = b.id;
+	m->size = b.size;
+	m->wheel_relpath = xstrdup(wheel_relpath);
+	m->project = xstrdup(json_get_str(wheel_rec, "project") ? json_get_str(wheel_rec, "project") : "");
+	m->version = json_get_str(wheel_rec, "version") ? xstrdup(json_get_str(wheel_rec, "version")) : NULL;
+	if (cpupool_submit(r, mx_work, mx_done, m) != ERR_OK) {
+		mx_free(m);
+		resp_abort(r, 503, "server busy; retry");
+	}
+}
