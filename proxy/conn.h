@@ -56,7 +56,8 @@ struct req {
 	struct buf body;                /* collected body for non-streaming routes */
 	void (*handler)(struct req *r); /* runs once the body is collected */
 	size_t body_limit;              /* bytes of body the route accepts */
-	bool mirror_pass;               /* mirror refreshes for this request are done */
+	bool mirror_pass;               /* mirror page refreshes for this request are done */
+	bool mirror_list_tried;         /* mirror project lists were refreshed for it */
 	bool nocache;                   /* answer with "expire now" caching headers */
 	const struct req_hooks *hooks;
 	void *hctx;                     /* handler state, freed by hooks->on_close */

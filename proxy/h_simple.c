@@ -180,6 +180,18 @@ static void render_html(struct req *r, const char *stage, const char *project, s
 	buf_adds(b, ": links for ");
 	buf_add_html(b, project, strlen(project));
 	buf_adds(b, "</h1>\n");
+	if (!r->installer && pl->mirror_has) {
+		/* API.md 4.1: humans may ask for the mirror's links again */
+		buf_adds(b, "<form action=\"");
+		struct buf href = BUF_INIT;
+		char target[700];
+		snprintf(target, sizeof target, "%s/+simple/%s/refresh", stage, project);
+		web_add_href(r, &href, target);
+		buf_add_html(b, href.p, href.len);
+		buf_release(&href);
+		buf_addf(b, "\" method=\"post\"><input name=\"refresh\" type=\"submit\" value=\"%s\"></form>\n",
+			 pl->nstages && pl->mirror[0] ? "Refresh" : "Refresh mirror links");
+	}
 	if (!r->installer && pl->blocked_mirror) {
 		buf_adds(b, "<p>INFO: Because this project isn't in the mirror_whitelist, no releases from ");
 		buf_add_html(b, pl->blocked_mirror, strlen(pl->blocked_mirror));

@@ -219,6 +219,7 @@ void links_add_mirror(struct store_txn *t, struct project_links *pl, const char 
 	cJSON *byver = cJSON_CreateObject();
 	const cJSON *l;
 	const char *name = json_get_str(rec, "name");
+	pl->mirror_has = true;
 	cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(rec, "links")) {
 		const char *fn = json_get_str(l, "filename"), *rel = json_get_str(l, "relpath");
 		const char *version = json_get_str(l, "version");

@@ -56,6 +56,7 @@ struct project_links {
 	size_t nmirrors;
 	const char *blocked_mirror;  /* a mirror left out by the whitelist (for the INFO line), or NULL */
 	bool known;                  /* some private stage registered the project */
+	bool mirror_has;             /* some mirror stage has a page for it */
 	char *name;                  /* the project's name as first registered (owned) */
 };
 

@@ -329,11 +329,12 @@ static int build_record(struct fetch *fe)
 		fe->errmsg = xasprintf("page does not parse (%s)", err_str(rc));
 		return ERR_UPSTREAM;
 	}
-	if (page.nlinks == 0 && fe->old && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(fe->old, "links")) > 0) {
-		/* a page that lost every link at once is more likely a broken
-		 * answer (a login page, an error page) than a real change */
+	if (page.nlinks == 0) {
+		/* a page without a single file of the project is far more often
+		 * a broken answer (a login or error page) than a real project:
+		 * never let it replace or stand in for a real page */
 		mirror_page_release(&page);
-		fe->errmsg = xstrdup("page has no links any more; keeping the cached copy");
+		fe->errmsg = xstrdup("page has no files of the project; not cached");
 		return ERR_UPSTREAM;
 	}
 	cJSON_AddNumberToObject(fe->rec, "serial", (double)fe->last_serial);
@@ -495,9 +496,11 @@ bool mirror_add_links(struct req *r, struct store_txn *t, struct project_links *
 		      struct mirror_outcome *out)
 {
 	struct mirror_cfg mcs[8];
+	bool is_list[8];
 	size_t nrefresh = 0;
 	memset(out, 0, sizeof *out);
 	out->serial = -1;
+	bool lists = false;
 	for (size_t i = 0; i < pl->nmirrors; i++) {
 		struct mirror_use *m = &pl->mirrors[i];
 		struct mirror_cfg mc;
@@ -508,15 +511,27 @@ bool mirror_add_links(struct req *r, struct store_txn *t, struct project_links *
 			continue;
 		}
 		cJSON *rec = mirror_page_get(t, m->stage, project);
-		if (!rec && mirror_list_lookup(t, &mc, project) == 0) {
-			/* not in the fresh upstream list: no page request */
-			if (m->requested)
-				out->requested_notfound = true;
-			mirror_cfg_release(&mc);
-			continue;
+		if (!rec) {
+			/* API.md 7.2 step 4: a project missing from the upstream
+			 * list is not asked for; without a fresh list, get the list
+			 * first (once), then decide */
+			int in = mirror_list_lookup(t, &mc, project);
+			if (in < 0 && !mc.offline && !mc.no_project_list && !r->mirror_list_tried) {
+				is_list[nrefresh] = true;
+				mcs[nrefresh++] = mc;
+				lists = true;
+				continue;
+			}
+			if (in == 0) {
+				if (m->requested)
+					out->requested_notfound = true;
+				mirror_cfg_release(&mc);
+				continue;
+			}
 		}
 		bool fresh = rec && mirror_is_fresh(rec, mc.expiry);
 		if (!fresh && !mc.offline && !r->mirror_pass) {
+			is_list[nrefresh] = false;
 			mcs[nrefresh++] = mc;
 			cJSON_Delete(rec);
 			continue;
@@ -542,6 +557,19 @@ bool mirror_add_links(struct req *r, struct store_txn *t, struct project_links *
 		return false;
 	struct rerun *rr = xcalloc(1, sizeof *rr);
 	rr->pending = (int)nrefresh;
+	if (lists) {
+		/* this round fetches lists only; pages come next round */
+		r->mirror_list_tried = true;
+		rr->pending = 0;
+		for (size_t i = 0; i < nrefresh; i++)
+			rr->pending += is_list[i];
+		for (size_t i = 0; i < nrefresh; i++) {
+			if (is_list[i])
+				mirror_refresh_list(r, &mcs[i], rerun_done, rr);
+			mirror_cfg_release(&mcs[i]);
+		}
+		return true;
+	}
 	r->mirror_pass = true;
 	for (size_t i = 0; i < nrefresh; i++) {
 		mirror_refresh_page(r, &mcs[i], project, rerun_done, rr);
