@@ -457,7 +457,9 @@ class FakeUpstream:
         trickled); slow_body(rate, chunk: headers at once); delay(seconds);
         reset(at=fraction); truncate(at=fraction); status(code=500);
         wrong_hash; wrong_length(delta=-100); login; gzip; redirect(to='/moved{path}',
-        code=302); garbage. Every kind also takes delay=seconds (wait first)."""
+        code=302); garbage. Every kind also takes delay=seconds (wait first);
+        wrong_hash, wrong_length, garbage, gzip and status-less kinds take
+        throttle=bytes/s (body sent in `chunk`-byte writes at that rate)."""
         assert kind in FAULT_KINDS, kind
         f = Fault(pattern, kind, params, times)
         with self._lock:
@@ -794,8 +796,12 @@ class FakeUpstream:
             if kind == "reset":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False
-        for c in body.iter():
-            sock.sendall(c)
+        if params.get("throttle"):
+            self._trickle(sock, b"".join(body.iter()), params["throttle"], fault,
+                          params.get("chunk", 16384))
+        else:
+            for c in body.iter():
+                sock.sendall(c)
         if kind == "wrong_length":
             return False
         return True

@@ -5,6 +5,7 @@ X-PYPI-LAST-SERIAL, credentials in mirror_url, project list, who may set
 mirror_url."""
 
 import base64
+import time
 
 import pytest
 
@@ -311,3 +312,46 @@ def test_only_root_may_set_mirror_url(upstream, mirror_server):
     # a non-http(s) mirror_url is refused (SSRF surface)
     r = s.jreq("PATCH", "/root/pypi", {"mirror_url": "file:///etc/passwd"}, auth=s.root_auth)
     assert r.status_code == 400, r.text[:300]
+
+
+def test_per_index_cache_expiry(upstream, tree, mirror_server):
+    """mirror_cache_expiry on the index overrides --mirror-cache-expiry (1800)."""
+    s = mirror_server
+    assert get_page(s, "lib").status_code == 200
+    time.sleep(1.2)
+    assert get_page(s, "lib").status_code == 200
+    assert upstream.count("/simple/lib/") == 1, "default expiry: still fresh"
+    r = s.jreq("PATCH", "/root/pypi", {"mirror_cache_expiry": 1}, auth=s.root_auth)
+    assert r.status_code == 200, r.text[:300]
+    time.sleep(1.2)
+    assert get_page(s, "lib").status_code == 200
+    assert upstream.count("/simple/lib/") == 2
+
+
+def test_use_external_urls(upstream, tree, mirror_server):
+    """API.md 7.3: pages still point at devpi-like; an uncached file answers
+    302 to the upstream URL and nothing is cached."""
+    s = mirror_server
+    r = s.jreq("PATCH", "/root/pypi", {"mirror_use_external_urls": True}, auth=s.root_auth)
+    assert r.status_code == 200, r.text[:300]
+    f = upstream.dist("lib", "1.0")
+    links = page_links(s, "lib")
+    assert links[f.filename]["url"] == expected_file_url(s, f)
+    r = s.http.get(links[f.filename]["url"])
+    assert r.status_code == 302, r.status_code
+    assert r.headers["Location"] == f"{upstream.url}/files/{f.filename}"
+    assert upstream.count(f"/files/{f.filename}") == 0
+
+
+def test_no_project_list(upstream, tree, mirror_server):
+    """mirror_no_project_list: the upstream root listing is never fetched;
+    pages are asked for directly; the list shows only locally known names."""
+    s = mirror_server
+    r = s.jreq("PATCH", "/root/pypi", {"mirror_no_project_list": True}, auth=s.root_auth)
+    assert r.status_code == 200, r.text[:300]
+    assert set(page_links(s, "lib")) == {f.filename for f in upstream.projects["lib"].files}
+    r = s.http.get("/root/pypi/+simple/", headers={"Accept": SIMPLE_JSON})
+    assert r.status_code == 200
+    names = {p["name"] for p in r.json()["projects"]}
+    assert "lib" in names and "app" not in names and "util" not in names
+    assert upstream.count("/simple/") == 0

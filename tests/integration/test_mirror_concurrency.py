@@ -119,15 +119,18 @@ def test_clients_joining_a_running_download(upstream, mirror_server):
 
 
 def test_wrong_hash_aborts_every_waiting_client(upstream, mirror_server):
+    """The bad body arrives over ~2 s and clients join while it streams: none
+    of them gets a complete response (the last bytes are held until the hash
+    is known, or the connection is cut)."""
     s = mirror_server
-    f = _big_wheel_tree(upstream, "poisoned", size=512 * 1024)
+    f = _big_wheel_tree(upstream, "poisoned", size=2 << 20)
     url = html_links(get_page(s, "poisoned"))[f.filename]["url"]
     path = url[len(s.url):]
-    upstream.fault(f"/files/{f.filename}", "wrong_hash", delay=0.8)
+    upstream.fault(f"/files/{f.filename}", "wrong_hash", throttle=f.size / 2.0)
 
     def fn(_i):
         return raw_get(s, path, timeout=30)
-    res = run_concurrently(10, fn)
+    res = run_concurrently(10, fn, stagger=0.15)
     for r in res:
         assert not isinstance(r, Exception), r
         status, _h, body, complete = r

@@ -42,6 +42,7 @@ def _assert_good_after_clear(s, upstream, f, path):
 
 BAD_BODY = [
     ("wrong_hash", {}),
+    ("wrong_hash", {"throttle": 256 * 1024}),    # streamed over ~1 s
     ("truncate", {"at": 0.6}),
     ("reset", {"at": 0.6}),
     ("wrong_length", {"delta": -100}),
@@ -51,7 +52,8 @@ BAD_BODY = [
 
 
 @pytest.mark.parametrize("fault,params", BAD_BODY,
-                         ids=[f"{k}{p.get('delta', '')}" for k, p in BAD_BODY])
+                         ids=[f"{k}{p.get('delta', '')}{'-streamed' if 'throttle' in p else ''}"
+                              for k, p in BAD_BODY])
 def test_bad_body_never_completes_nor_stored(upstream, wheel, mirror_factory, fault, params):
     f = wheel
     s = mirror_factory(request_timeout=3)
