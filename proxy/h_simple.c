@@ -423,12 +423,12 @@ static bool list_refresh_needed(struct req *r, struct store_txn *t, char **stage
 		cJSON *cfg = model_get(t, key);
 		struct mirror_cfg mc;
 		if (cfg && mirror_cfg_load(r->app, stages[i], cfg, &mc) == ERR_OK) {
-			cJSON *rec = mc.no_project_list || mc.offline ? NULL : mirror_list_get(t, stages[i]);
-			if (!mc.no_project_list && !mc.offline && !mirror_is_fresh(rec, mc.expiry))
+			char lkey[300];
+			snprintf(lkey, sizeof lkey, "mirrorlist/%s", stages[i]);
+			if (!mc.no_project_list && !mc.offline && !mirror_is_fresh(t, lkey, mc.expiry))
 				todo[ntodo++] = mc;
 			else
 				mirror_cfg_release(&mc);
-			cJSON_Delete(rec);
 		}
 		cJSON_Delete(cfg);
 	}
@@ -464,7 +464,9 @@ static void add_mirror_names(struct req *r, struct store_txn *t, const char *sta
 	bool have_cfg = cfg && mirror_cfg_load(r->app, stage, cfg, &mc) == ERR_OK;
 	cJSON *rec = have_cfg && !mc.no_project_list ? mirror_list_get(t, stage) : NULL;
 	const char *names = json_get_str(rec, "names");
-	if (have_cfg && !mc.no_project_list && (!rec || !mirror_is_fresh(rec, mc.expiry) || mc.offline))
+	char lkey[300];
+	snprintf(lkey, sizeof lkey, "mirrorlist/%s", stage);
+	if (have_cfg && !mc.no_project_list && (!rec || !mirror_is_fresh(t, lkey, mc.expiry) || mc.offline))
 		r->nocache = true;
 	if (names) {
 		const char *p = names;
@@ -592,21 +594,12 @@ struct expire_job {
 static int expire_run(struct store_txn *t, void *arg)
 {
 	struct expire_job *j = arg;
-	for (size_t i = 0; i < j->n; i++) {
-		cJSON *rec = model_get(t, j->keys[i]);
-		if (!rec)
-			continue;
-		/* expired, not dropped: a failing upstream still has the stale
-		 * copy to fall back on */
-		cJSON_DeleteItemFromObjectCaseSensitive(rec, "fetched");
-		cJSON_AddNumberToObject(rec, "fetched", 0);
-		cJSON_DeleteItemFromObjectCaseSensitive(rec, "etag");
-		int rc = model_put(t, j->keys[i], rec);
-		cJSON_Delete(rec);
-		if (rc)
-			return rc;
-	}
-	return ERR_OK;
+	int rc = ERR_OK;
+	/* expired, not dropped: a failing upstream still has the stale copy
+	 * to fall back on */
+	for (size_t i = 0; i < j->n && !rc; i++)
+		rc = mirror_expire(t, j->keys[i]);
+	return rc;
 }
 
 static void expire_done(struct req *r, void *arg, int rc, int64_t serial)

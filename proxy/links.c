@@ -216,10 +216,14 @@ void links_add_mirror(struct store_txn *t, struct project_links *pl, const char 
 {
 	/* Synthetic version records, one per version, so that mirror
 	 * links look like private ones to the renderers and JSON views. */
-	cJSON *byver = cJSON_CreateObject();
+	cJSON *byver = cJSON_CreateArray();
+	struct strset vset;          /* versions seen */
+	cJSON **vrecs = NULL, *last = NULL;
+	size_t nv = 0, capv = 0;
 	const cJSON *l;
 	const char *name = json_get_str(rec, "name");
 	pl->mirror_has = true;
+	strset_init(&vset, 64);
 	cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(rec, "links")) {
 		const char *fn = json_get_str(l, "filename"), *rel = json_get_str(l, "relpath");
 		const char *version = json_get_str(l, "version");
@@ -229,20 +233,40 @@ void links_add_mirror(struct store_txn *t, struct project_links *pl, const char 
 			continue;
 		if (!version)
 			version = "";
-		cJSON *ver = cJSON_GetObjectItemCaseSensitive(byver, version);
+		/* find the version's record: the previous link's (files of a
+		 * version are adjacent on real pages), none for a new version
+		 * (the set says so), else a search; no quadratic cost on a page
+		 * of many versions */
+		cJSON *ver = NULL;
+		if (last && strcmp(json_get_str(last, "version"), version) == 0)
+			ver = last;
+		else if (strset_has(&vset, version, strlen(version)))
+			for (size_t k = nv; k-- > 0 && !ver;)
+				if (strcmp(json_get_str(vrecs[k], "version"), version) == 0)
+					ver = vrecs[k];
 		if (!ver) {
 			ver = cJSON_CreateObject();
 			cJSON_AddStringToObject(ver, "name", name ? name : "");
 			cJSON_AddStringToObject(ver, "version", version);
 			cJSON_AddArrayToObject(ver, "+links");
-			cJSON_AddItemToObject(byver, version, ver);
+			cJSON_AddItemToArray(byver, ver);
+			if (nv == capv) {
+				capv = capv ? capv * 2 : 16;
+				vrecs = xrealloc(vrecs, capv * sizeof *vrecs);
+			}
+			vrecs[nv++] = ver;
+			const char *vs = json_get_str(ver, "version");
+			strset_add(&vset, vs, strlen(vs));
 		}
+		last = ver;
 		cJSON *dup = cJSON_Duplicate(l, 1);
 		size_t fl = strlen(fn);
 		if (!cJSON_GetObjectItemCaseSensitive(l, "core_metadata") && fl > 4 && !strcmp(fn + fl - 4, ".whl"))
 			add_extracted_metadata(t, dup, rel);
 		cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(ver, "+links"), dup);
 	}
+	strset_release(&vset);
+	xfree(vrecs);
 	/* Move each version record into pl, then index its links. */
 	while (byver->child) {
 		cJSON *ver = cJSON_DetachItemViaPointer(byver, byver->child);

@@ -98,10 +98,57 @@ cJSON *mirror_list_get(struct store_txn *t, const char *stage)
 	return model_get(t, key);
 }
 
-bool mirror_is_fresh(const cJSON *rec, int expiry)
+/* Fetch times and ETags live in the meta db, outside the changelog, so a
+ * revalidation that changes nothing writes no serial: the kv record is
+ * rewritten only when its content changes. */
+static void fetchinfo_key(const char *key, char *out, size_t n)
 {
-	const cJSON *f = cJSON_GetObjectItemCaseSensitive(rec, "fetched");
-	return cJSON_IsNumber(f) && f->valuedouble + expiry > time_now();
+	snprintf(out, n, "mfetch/%s", key);
+}
+
+static cJSON *fetchinfo_get(struct store_txn *t, const char *key)
+{
+	char mk[700];
+	const void *v;
+	size_t len;
+	fetchinfo_key(key, mk, sizeof mk);
+	if (store_meta_get(t, mk, &v, &len) != ERR_OK)
+		return NULL;
+	return cJSON_ParseWithLength(v, len);
+}
+
+static int fetchinfo_put(struct store_txn *t, const char *key, double fetched, const char *etag)
+{
+	char mk[700];
+	struct buf b = BUF_INIT;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "fetched", fetched);
+	if (etag)
+		cJSON_AddStringToObject(o, "etag", etag);
+	json_print_compact(o, &b);
+	cJSON_Delete(o);
+	fetchinfo_key(key, mk, sizeof mk);
+	int rc = store_meta_put(t, mk, b.p, b.len);
+	buf_release(&b);
+	return rc;
+}
+
+bool mirror_is_fresh(struct store_txn *t, const char *key, int expiry)
+{
+	cJSON *info = fetchinfo_get(t, key);
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(info, "fetched");
+	bool fresh = cJSON_IsNumber(f) && f->valuedouble + expiry > time_now();
+	cJSON_Delete(info);
+	return fresh;
+}
+
+int mirror_expire(struct store_txn *t, const char *key)
+{
+	cJSON *info = fetchinfo_get(t, key);
+	if (!info)
+		return ERR_OK;
+	cJSON_Delete(info);
+	return fetchinfo_put(t, key, 0, NULL);   /* and forget the ETag: refetch in full */
 }
 
 /* API.md 3.1: +e/<scheme>_<netloc><path dirs with / → _>/<basename>, every
@@ -130,10 +177,15 @@ static cJSON *link_record(const struct mirror_cfg *mc, const struct mirror_link 
 {
 	if (name_check_filename(l->filename, strlen(l->filename)) != ERR_OK)
 		return NULL;
+	char *url = NULL, *user = NULL, *pass = NULL;
+	if (upstream_split_credentials(l->url, &url, &user, &pass) != ERR_OK)
+		return NULL;
+	xfree(user);
+	xfree(pass);
 	cJSON *o = cJSON_CreateObject();
 	struct buf rel = BUF_INIT;
 	cJSON_AddStringToObject(o, "filename", l->filename);
-	cJSON_AddStringToObject(o, "url", l->url);
+	cJSON_AddStringToObject(o, "url", url);
 	if (l->hash_name && l->hash_value && strlen(l->hash_value) >= 16) {
 		char *spec = xasprintf("%s=%s", l->hash_name, l->hash_value);
 		cJSON_AddStringToObject(o, "hash_spec", spec);
@@ -144,11 +196,12 @@ static cJSON *link_record(const struct mirror_cfg *mc, const struct mirror_link 
 	} else {
 		cJSON_AddObjectToObject(o, "hashes");
 		buf_addf(&rel, "%s/+e/", mc->stage);
-		e_dir(&rel, l->url);
+		e_dir(&rel, url);
 		buf_addf(&rel, "/%s", l->filename);
 	}
 	cJSON_AddStringToObject(o, "relpath", rel.p);
 	buf_release(&rel);
+	xfree(url);
 	struct filename_info fi;
 	if (filename_parse(l->filename, strlen(l->filename), &fi) == ERR_OK)
 		cJSON_AddStringToObject(o, "version", fi.version);
@@ -172,6 +225,37 @@ static cJSON *link_record(const struct mirror_cfg *mc, const struct mirror_link 
 	return o;
 }
 
+/* ---- names upstream does not have, in memory -------------------------------- */
+
+#define NEGCACHE_SIZE 4096
+static struct { uint64_t h; double until; } negcache[NEGCACHE_SIZE];
+static pthread_mutex_t neg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t neg_hash(const char *stage, const char *project)
+{
+	char k[700];
+	int n = snprintf(k, sizeof k, "%s\n%s", stage, project);
+	return strset_hash(k, (size_t)n) | 1;
+}
+
+static void negcache_put(const char *stage, const char *project, int expiry)
+{
+	uint64_t h = neg_hash(stage, project);
+	pthread_mutex_lock(&neg_mu);
+	negcache[h % NEGCACHE_SIZE].h = h;
+	negcache[h % NEGCACHE_SIZE].until = time_now() + (expiry > 0 ? expiry : 60);
+	pthread_mutex_unlock(&neg_mu);
+}
+
+static bool negcache_has(const char *stage, const char *project)
+{
+	uint64_t h = neg_hash(stage, project);
+	pthread_mutex_lock(&neg_mu);
+	bool hit = negcache[h % NEGCACHE_SIZE].h == h && negcache[h % NEGCACHE_SIZE].until > time_now();
+	pthread_mutex_unlock(&neg_mu);
+	return hit;
+}
+
 /* ---- fetching ---------------------------------------------------------------- */
 
 enum fetch_kind { FETCH_PAGE, FETCH_LIST };
@@ -183,7 +267,9 @@ struct fetch {
 	struct mirror_cfg mc;
 	char *project;               /* FETCH_PAGE */
 	char *key;                   /* the record's key */
-	cJSON *old;                  /* cached record (for etag/serial/stale), or NULL */
+	cJSON *old;                  /* cached page record (for its serial and links), or NULL */
+	char *old_etag;              /* ETag of the cached copy */
+	bool have_old;               /* a cached copy exists (any kind) */
 	struct buf body;
 	long status;
 	char *ctype, *etag, *effective_url;
@@ -198,6 +284,7 @@ static void fetch_free(struct fetch *fe)
 	xfree(fe->project);
 	xfree(fe->key);
 	cJSON_Delete(fe->old);
+	xfree(fe->old_etag);
 	buf_release(&fe->body);
 	xfree(fe->ctype);
 	xfree(fe->etag);
@@ -220,18 +307,15 @@ static void fetch_end(struct fetch *fe, int rc)
 static int store_rec_run(struct store_txn *t, void *arg)
 {
 	struct fetch *fe = arg;
-	int rc = model_put(t, fe->key, fe->rec);
-	if (!rc && fe->kind == FETCH_LIST) {
-		/* a small record with the list's fetch time, so a lookup need
-		 * not parse the (possibly huge) list to know its age */
-		char key[600];
-		cJSON *info = cJSON_CreateObject();
-		cJSON_AddItemToObject(info, "fetched",
-				      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(fe->rec, "fetched"), 1));
-		snprintf(key, sizeof key, "mirrorlistinfo/%s", fe->mc.stage);
-		rc = model_put(t, key, info);
-		cJSON_Delete(info);
+	int rc = ERR_OK;
+	if (fe->rec) {
+		cJSON *cur = model_get(t, fe->key);
+		if (!cur || !cJSON_Compare(cur, fe->rec, 1))
+			rc = model_put(t, fe->key, fe->rec);
+		cJSON_Delete(cur);
 	}
+	if (!rc)
+		rc = fetchinfo_put(t, fe->key, time_now(), fe->etag);
 	return rc;
 }
 
@@ -306,15 +390,14 @@ static int build_record(struct fetch *fe)
 		return ERR_UPSTREAM;
 	}
 	fe->rec = cJSON_CreateObject();
-	cJSON_AddNumberToObject(fe->rec, "fetched", time_now());
-	if (fe->etag)
-		cJSON_AddStringToObject(fe->rec, "etag", fe->etag);
 	if (fe->kind == FETCH_LIST) {
 		struct list_ctx c = { BUF_INIT, 0 };
 		int rc = mirror_parse_list(fe->body.p ? fe->body.p : "", fe->body.len, fmt, base, &lim, add_list_name, &c);
-		if (rc) {
+		if (rc || c.count == 0) {
+			/* an empty list (a login page, an outage page) would hide
+			 * every project: never store one */
 			buf_release(&c.names);
-			fe->errmsg = xstrdup("project list does not parse");
+			fe->errmsg = xstrdup(rc ? "project list does not parse" : "project list is empty; not cached");
 			return ERR_UPSTREAM;
 		}
 		cJSON_AddStringToObject(fe->rec, "names", c.names.p ? c.names.p : "");
@@ -358,15 +441,22 @@ static void on_done(void *arg, int rc, long status, const char *errmsg)
 		fetch_end(fe, rc == ERR_TIMEOUT ? ERR_TIMEOUT : ERR_UPSTREAM);
 		return;
 	}
-	if (status == 304 && fe->old) {
-		fe->rec = cJSON_Duplicate(fe->old, 1);
-		cJSON_ReplaceItemInObjectCaseSensitive(fe->rec, "fetched", cJSON_CreateNumber(time_now()));
+	if (status == 304 && fe->have_old) {
+		/* unchanged: only the fetch time is renewed (fe->rec stays NULL) */
+		xfree(fe->etag);
+		fe->etag = fe->old_etag ? xstrdup(fe->old_etag) : NULL;
 	} else if (status == 404 && fe->kind == FETCH_PAGE) {
+		if (!fe->old) {
+			/* never seen: remembered in memory only (a stream of
+			 * unknown names must not grow the store) */
+			negcache_put(fe->mc.stage, fe->project, fe->mc.expiry);
+			fetch_end(fe, ERR_NOTFOUND);
+			return;
+		}
 		fe->rec = cJSON_CreateObject();
-		cJSON_AddNumberToObject(fe->rec, "fetched", time_now());
 		cJSON_AddStringToObject(fe->rec, "status", "notfound");
 		cJSON_AddStringToObject(fe->rec, "name", fe->project);
-		if (fe->old && cJSON_GetObjectItemCaseSensitive(fe->old, "links"))
+		if (cJSON_GetObjectItemCaseSensitive(fe->old, "links"))
 			cJSON_AddItemToObject(fe->rec, "links",
 					      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(fe->old, "links"), 1));
 	} else if (status == 200) {
@@ -399,7 +489,7 @@ static void fetch_start(struct fetch *fe, int timeout_s)
 	size_t nh = 0;
 	hdrs[nh++] = "Accept: application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
 		     "text/html;q=0.01";
-	const char *etag = fe->old ? json_get_str(fe->old, "etag") : NULL;
+	const char *etag = fe->old_etag;
 	if (etag && strlen(etag) < 500 && !strpbrk(etag, "\r\n")) {
 		snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
 		hdrs[nh++] = inm;
@@ -414,8 +504,10 @@ static void fetch_start(struct fetch *fe, int timeout_s)
 		.lim = {
 			.connect_timeout_ms = timeout_s * 1000L,
 			.first_byte_timeout_ms = timeout_s * 1000L,
-			.total_timeout_ms = (fe->kind == FETCH_LIST ? (timeout_s < 30 ? 30 : timeout_s) : timeout_s) * 1000L,
-			.low_speed_bytes = 1,
+			/* inactivity bounds, plus a generous total: a big page on a
+			 * slow link must not time out while bytes keep coming */
+			.total_timeout_ms = (timeout_s < 6 ? 60 : 10 * timeout_s) * 1000L * (fe->kind == FETCH_LIST ? 5 : 1),
+			.low_speed_bytes = 1024,
 			.low_speed_secs = timeout_s,
 			.max_body = fe->kind == FETCH_PAGE ? PAGE_BODY_MAX : LIST_BODY_MAX,
 		},
@@ -458,7 +550,15 @@ static void refresh(struct req *r, const struct mirror_cfg *mc, const char *proj
 	fe->key = xstrdup(key);
 	struct store_txn *t = NULL;
 	if (store_read_begin(r->app->store, &t) == ERR_OK) {
-		fe->old = model_get(t, key);
+		const char *v;
+		size_t len;
+		fe->have_old = store_get(t, key, &v, &len) == ERR_OK;
+		if (project && fe->have_old)
+			fe->old = model_get(t, key);   /* pages only: lists can be huge */
+		cJSON *info = fetchinfo_get(t, key);
+		const char *et = json_get_str(info, "etag");
+		fe->old_etag = et ? xstrdup(et) : NULL;
+		cJSON_Delete(info);
 		store_abort(t);
 	}
 	fetch_start(fe, r->app->cfg->request_timeout > 0 ? r->app->cfg->request_timeout : 5);
@@ -511,6 +611,12 @@ bool mirror_add_links(struct req *r, struct store_txn *t, struct project_links *
 			continue;
 		}
 		cJSON *rec = mirror_page_get(t, m->stage, project);
+		if (!rec && !mc.offline && negcache_has(m->stage, project)) {
+			if (m->requested)
+				out->requested_notfound = true;
+			mirror_cfg_release(&mc);
+			continue;
+		}
 		if (!rec) {
 			/* API.md 7.2 step 4: a project missing from the upstream
 			 * list is not asked for; without a fresh list, get the list
@@ -529,7 +635,9 @@ bool mirror_add_links(struct req *r, struct store_txn *t, struct project_links *
 				continue;
 			}
 		}
-		bool fresh = rec && mirror_is_fresh(rec, mc.expiry);
+		char pkey[700];
+		snprintf(pkey, sizeof pkey, "mirror/%s/%s", m->stage, project);
+		bool fresh = rec && mirror_is_fresh(t, pkey, mc.expiry);
 		if (!fresh && !mc.offline && !r->mirror_pass) {
 			is_list[nrefresh] = false;
 			mcs[nrefresh++] = mc;
@@ -638,10 +746,8 @@ char *mirror_url_masked(const char *url)
 	const char *at = memrchr(host, '@', slash ? (size_t)(slash - host) : strlen(host));
 	if (!at)
 		return xstrdup(url);
-	const char *colon = memchr(host, ':', (size_t)(at - host));
-	if (!colon)
-		return xstrdup(url);
-	return xasprintf("%.*s****%s", (int)(colon + 1 - url), url, at);
+	/* the whole userinfo: a token may be the user name */
+	return xasprintf("%.*s****%s", (int)(host - url), url, at);
 }
 
 void mirror_mask_config(cJSON *cfg)
@@ -734,11 +840,12 @@ static struct listcache *lc_get_locked(struct store_txn *t, const char *stage, d
 int mirror_list_lookup(struct store_txn *t, const struct mirror_cfg *mc, const char *project)
 {
 	char key[600];
-	snprintf(key, sizeof key, "mirrorlistinfo/%s", mc->stage);
-	cJSON *info = model_get(t, key);
+	snprintf(key, sizeof key, "mirrorlist/%s", mc->stage);
+	cJSON *info = fetchinfo_get(t, key);
 	const cJSON *f = cJSON_GetObjectItemCaseSensitive(info, "fetched");
 	int res = -1;
-	if (mc->no_project_list || !cJSON_IsNumber(f) || (!mc->offline && !mirror_is_fresh(info, mc->expiry))) {
+	if (mc->no_project_list || !cJSON_IsNumber(f) ||
+	    (!mc->offline && !(f->valuedouble + mc->expiry > time_now()))) {
 		cJSON_Delete(info);
 		return -1;
 	}

@@ -3,9 +3,11 @@
  * key however many requests ask (API.md 5.1 mirror keys, 7, 12).
  *
  * Records (kv, JSON):
- *   mirror/<user>/<index>/<project>  {"fetched", "etag", "serial", "status":
- *                                     "ok"|"notfound", "name", "links": [...]}
- *   mirrorlist/<user>/<index>        {"fetched", "etag", "names": "a\nb\n..."}
+ *   mirror/<user>/<index>/<project>  {"serial", "status": "ok"|"notfound",
+ *                                     "name", "links": [...]}
+ *   mirrorlist/<user>/<index>        {"names": "a\nb\n..."}
+ * rewritten only when their content changes; their fetch time and ETag
+ * are kept in the meta db under "mfetch/<key>" (no serial per refresh).
  * Each link: filename, url (upstream, without credentials), relpath (our
  * +f/+e path), hash_spec, hashes, version, requires_python, yanked,
  * core_metadata (bool), core_metadata_sha256, size, upload_time.
@@ -39,8 +41,12 @@ void mirror_cfg_release(struct mirror_cfg *mc);
 
 /* The cached page record, or NULL; caller frees. */
 struct cJSON *mirror_page_get(struct store_txn *t, const char *stage, const char *project);
-/* Whether a cached record (page or list) is younger than expiry. */
-bool mirror_is_fresh(const struct cJSON *rec, int expiry);
+/* Whether the cached record at key (a page or a list) was fetched less
+ * than expiry seconds ago.  Fetch times (and ETags) are kept in the meta
+ * db, outside the changelog. */
+bool mirror_is_fresh(struct store_txn *t, const char *key, int expiry);
+/* Marks the record at key as expired (write transactions). */
+int mirror_expire(struct store_txn *t, const char *key);
 
 /* Starts or joins the refresh of a project page (key: stage + project).
  * done(r, arg, rc) runs on r's loop when it is over (rc ERR_OK: the

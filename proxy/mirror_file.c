@@ -338,6 +338,18 @@ static void dl_done(void *arg, int rc, long status, const char *errmsg)
 
 static const struct upstream_cbs dl_cbs = { dl_head, dl_data, dl_done };
 
+/* scheme://host[:port] of a and b are the same. */
+static bool same_origin(const char *a, const char *b)
+{
+	const char *ea = strstr(a, "://"), *eb = strstr(b, "://");
+	if (!ea || !eb)
+		return false;
+	ea = strchr(ea + 3, '/');
+	eb = strchr(eb + 3, '/');
+	size_t na = ea ? (size_t)(ea - a) : strlen(a), nb = eb ? (size_t)(eb - b) : strlen(b);
+	return na == nb && strncasecmp(a, b, na) == 0;
+}
+
 static void dl_start(struct req *r, struct flight *f, const struct mirror_cfg *mc, const cJSON *link, const char *project)
 {
 	struct dl *d = xcalloc(1, sizeof *d);
@@ -370,8 +382,10 @@ static void dl_start(struct req *r, struct flight *f, const struct mirror_cfg *m
 	int t = r->app->cfg->request_timeout > 0 ? r->app->cfg->request_timeout : 5;
 	struct upstream_request rq = {
 		.url = d->url,
-		.username = d->user,
-		.password = d->pass,
+		/* the mirror's credentials go only to the mirror's own origin */
+		.username = same_origin(d->url, mc->url) ? d->user : NULL,
+		.password = same_origin(d->url, mc->url) ? d->pass : NULL,
+		.raw = true,
 		.lim = {
 			.connect_timeout_ms = t * 1000L,
 			.first_byte_timeout_ms = t * 1000L,
@@ -418,7 +432,10 @@ static void fw_pump(struct req *r)
 	struct fwait *fw = r->hctx;
 	if (!fw)
 		return;
-	while ((int64_t)fw->sent < fw->length && resp_pending(r) < SEND_AHEAD) {
+	/* Until the download is verified, the last byte is held back: a
+	 * client must never hold a complete-looking file that turns out bad. */
+	uint64_t limit = fw->final ? (uint64_t)fw->length : (fw->length > 0 ? (uint64_t)fw->length - 1 : 0);
+	while (fw->sent < limit && resp_pending(r) < SEND_AHEAD) {
 		uint32_t idx = (uint32_t)(fw->sent / STORE_CHUNK_SIZE);
 		if (!fw->final && idx >= fw->avail)
 			return;          /* wait for the next stored chunk */
@@ -431,16 +448,25 @@ static void fw_pump(struct req *r)
 			rc = store_chunk_get(t, fw->blob_id, idx, &p, &len);
 		if (!rc && within >= len)
 			rc = ERR_CORRUPT;
+		if (rc && !fw->final) {
+			/* chunks of a duplicate were just dropped for the stored
+			 * blob: the final wake switches to it */
+			store_abort(t);
+			return;
+		}
 		if (rc) {
 			store_abort(t);
 			resp_abort_stream(r);
 			return;
 		}
-		resp_write(r, (const char *)p + within, len - within);
-		fw->sent += len - within;
+		size_t take = len - within;
+		if (take > limit - fw->sent)
+			take = (size_t)(limit - fw->sent);
+		resp_write(r, (const char *)p + within, take);
+		fw->sent += take;
 		store_abort(t);
 	}
-	if ((int64_t)fw->sent >= fw->length)
+	if (fw->final && fw->sent >= (uint64_t)fw->length)
 		resp_end(r);
 }
 
@@ -475,7 +501,7 @@ static void fw_wake(struct req *r, void *arg, int rc)
 			r->hooks = &fw_hooks;
 			resp_header(r, "Cache-Control", "max-age=365000000, immutable, public");
 			resp_begin(r, 200, NULL, filename_content_type(r->segs[r->nsegs - 1]), p.content_length);
-			if (r->m == M_HEAD || p.content_length == 0) {
+			if (r->m == M_HEAD) {
 				resp_end(r);
 				return;
 			}

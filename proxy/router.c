@@ -385,7 +385,7 @@ static void route_index_plus(struct req *r)
 			r->m == M_POST ? collect(r, h_simple_refresh, BODY_JSON_MAX) : not_allowed(r);
 		else
 			resp_abort(r, 404, "not found");
-	} else if (strcmp(s, "+f") == 0 && r->nsegs >= 4) {
+	} else if ((strcmp(s, "+f") == 0 || strcmp(s, "+e") == 0) && r->nsegs >= 4) {
 		method_is(r, M_GET) ? collect(r, h_file_get, 0) : not_allowed(r);
 	} else {
 		resp_abort(r, 404, "not found");

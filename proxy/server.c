@@ -199,6 +199,11 @@ fail:
 	/* The writer may still complete jobs whose events live on these
 	 * loops: wait for it before freeing them. */
 	cpupool_stop();
+	/* No upstream transfer may start writes from here on. */
+	for (int i = 0; ts && i < nthreads; i++) {
+		upstream_free(ts[i].w.up);
+		ts[i].w.up = NULL;
+	}
 	/* Completions may queue further writes: settle twice, running what
 	 * they activated on the stopped loops, then close what is open. */
 	for (int round = 0; round < 2; round++) {
@@ -209,8 +214,6 @@ fail:
 	}
 	for (int i = 0; i < started; i++)
 		conn_close_all(&ts[i].w);
-	for (int i = 0; ts && i < nthreads; i++)
-		upstream_free(ts[i].w.up);
 	for (int i = 0; ts && i < nthreads; i++) {
 		if (ts[i].lis)
 			evconnlistener_free(ts[i].lis);

@@ -791,7 +791,8 @@ static int xfer_configure(struct upstream_xfer *x, const struct upstream_request
 		SETOPT(CURLOPT_PIPEWAIT, 1L);
 	SETOPT(CURLOPT_HTTP09_ALLOWED, 0L);
 	SETOPT(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
+	if (!rq->raw)
+		SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(CURLOPT_USERAGENT, x->u->user_agent);
 	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
 	if (x->hdrs)

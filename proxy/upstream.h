@@ -45,6 +45,7 @@
 #define PROXY_UPSTREAM_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct event_base;
@@ -89,6 +90,8 @@ struct upstream_request {
 	const char *username;        /* Basic auth; NULL = none (NEVER put credentials in the URL) */
 	const char *password;        /* NULL = empty */
 	struct upstream_limits lim;
+	bool raw;                    /* no content decoding: the body as stored upstream
+	                                (files, whose hash and length are of those bytes) */
 };
 
 /* Everything in the request is copied by upstream_fetch; the caller may free

@@ -458,8 +458,9 @@ class FakeUpstream:
         reset(at=fraction); truncate(at=fraction); status(code=500);
         wrong_hash; wrong_length(delta=-100); login; gzip; redirect(to='/moved{path}',
         code=302); garbage. Every kind also takes delay=seconds (wait first);
-        wrong_hash, wrong_length, garbage, gzip and status-less kinds take
-        throttle=bytes/s (body sent in `chunk`-byte writes at that rate)."""
+        throttle=bytes/s sends the body in `chunk`-byte writes at that rate
+        (kinds that send the whole body: delay, wrong_hash, wrong_length,
+        garbage, gzip)."""
         assert kind in FAULT_KINDS, kind
         f = Fault(pattern, kind, params, times)
         with self._lock:
