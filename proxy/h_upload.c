@@ -329,26 +329,7 @@ struct chunk_reader {
 static ssize_t chunks_read_at(void *arg, uint64_t off, void *buf, size_t n)
 {
 	struct chunk_reader *c = arg;
-	size_t done = 0;
-	while (done < n) {
-		uint32_t idx = (uint32_t)((off + done) / STORE_CHUNK_SIZE);
-		size_t within = (size_t)((off + done) % STORE_CHUNK_SIZE);
-		const void *p;
-		size_t len;
-		int rc = store_chunk_get(c->t, c->id, idx, &p, &len);
-		if (rc == ERR_NOTFOUND)
-			break;
-		if (rc)
-			return -1;
-		if (within >= len)
-			break;
-		size_t take = len - within;
-		if (take > n - done)
-			take = n - done;
-		memcpy((char *)buf + done, (const char *)p + within, take);
-		done += take;
-	}
-	return (ssize_t)done;
+	return store_blob_read_at(c->t, c->id, off, buf, n);
 }
 
 /* Reads core metadata from the streamed chunks.  *meta_text (may stay

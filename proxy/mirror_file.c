@@ -601,22 +601,7 @@ struct mx_reader {
 static ssize_t mx_read_at(void *arg, uint64_t off, void *buf, size_t n)
 {
 	struct mx_reader *c = arg;
-	size_t done = 0;
-	while (done < n) {
-		const void *p;
-		size_t len;
-		uint32_t idx = (uint32_t)((off + done) / STORE_CHUNK_SIZE);
-		size_t within = (size_t)((off + done) % STORE_CHUNK_SIZE);
-		int rc = store_chunk_get(c->t, c->id, idx, &p, &len);
-		if (rc == ERR_NOTFOUND || (!rc && within >= len))
-			break;
-		if (rc)
-			return -1;
-		size_t take = len - within < n - done ? len - within : n - done;
-		memcpy((char *)buf + done, (const char *)p + within, take);
-		done += take;
-	}
-	return (ssize_t)done;
+	return store_blob_read_at(c->t, c->id, off, buf, n);
 }
 
 static void mx_work(void *arg)

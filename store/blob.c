@@ -478,3 +478,23 @@ fail:
 	xfree(ids);
 	return rc;
 }
+
+ssize_t store_blob_read_at(struct store_txn *t, uint64_t blob_id, uint64_t off, void *buf, size_t n)
+{
+	size_t done = 0;
+	while (done < n) {
+		const void *p;
+		size_t len;
+		uint32_t idx = (uint32_t)((off + done) / STORE_CHUNK_SIZE);
+		size_t within = (size_t)((off + done) % STORE_CHUNK_SIZE);
+		int rc = store_chunk_get(t, blob_id, idx, &p, &len);
+		if (rc == ERR_NOTFOUND || (!rc && within >= len))
+			break;
+		if (rc)
+			return -1;
+		size_t take = len - within < n - done ? len - within : n - done;
+		memcpy((char *)buf + done, (const char *)p + within, take);
+		done += take;
+	}
+	return (ssize_t)done;
+}

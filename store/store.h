@@ -49,6 +49,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct store;
 struct store_txn;   /* a read or a write transaction */
@@ -171,6 +172,12 @@ int store_blob_get(struct store_txn *t, const uint8_t sha256[32], struct store_b
 /* Chunk idx of blob_id: *p borrowed (straight from the map, no copy) until
  * t ends.  ERR_NOTFOUND. */
 int store_chunk_get(struct store_txn *t, uint64_t blob_id, uint32_t idx, const void **p, size_t *len);
+
+/* Copies up to n bytes at byte offset off of blob_id's chunks (finished or
+ * still streaming) into buf; returns the bytes copied (short at the end of
+ * the stored chunks) or -1 on a store error.  For readers such as
+ * libarchive callbacks. */
+ssize_t store_blob_read_at(struct store_txn *t, uint64_t blob_id, uint64_t off, void *buf, size_t n);
 
 /* A fresh blob id for streaming a new blob: unique in this process,
  * thread-safe, above every id already stored. */

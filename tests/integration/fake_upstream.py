@@ -136,6 +136,7 @@ class Project:
     fmt: Optional[str] = None    # None (negotiate), "html", "json"
     url_style: str = "absolute"  # "absolute", "root", "relative"
     listed: bool = True          # in /simple/
+    hashes: bool = True          # False: links carry no hash (old-style pages)
 
 
 @dataclass
@@ -437,6 +438,9 @@ class FakeUpstream:
     def set_format(self, project, fmt):
         self.project(project).fmt = fmt
 
+    def set_hashless(self, project, hashless=True):
+        self.project(project).hashes = not hashless
+
     def set_url_style(self, project, style):
         assert style in ("absolute", "root", "relative")
         self.project(project).url_style = style
@@ -643,7 +647,8 @@ class FakeUpstream:
             out = []
             for f in files:
                 e = {"filename": f.filename, "url": self._file_url(p, f, path),
-                     "hashes": {"sha256": f.sha256}, "requires-python": f.requires_python,
+                     "hashes": {"sha256": f.sha256} if p.hashes else {},
+                     "requires-python": f.requires_python,
                      "yanked": f.yanked, "size": f.size}
                 if f.upload_time:
                     e["upload-time"] = f.upload_time
@@ -674,7 +679,8 @@ class FakeUpstream:
                 if f.yanked is not False and f.yanked is not None:
                     reason = "" if f.yanked is True else f.yanked
                     attrs += f' data-yanked="{html.escape(reason)}"'
-                href = html.escape(self._file_url(p, f, path) + "#sha256=" + f.sha256)
+                href = html.escape(self._file_url(p, f, path) +
+                                   ("#sha256=" + f.sha256 if p.hashes else ""))
                 lines.append(f'    <a href="{href}"{attrs}>{html.escape(f.filename)}</a><br />')
             lines += ["  </body>", "</html>", f"<!--SERIAL {serial}-->"]
             body = "\n".join(lines).encode()

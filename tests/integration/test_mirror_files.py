@@ -163,3 +163,20 @@ def test_file_deleted_upstream_after_listing(upstream, wheel, mirror_server):
     upstream.remove_project("fpkg")
     status, hd, body, complete = raw_get(s, path)
     assert status == 200 and sha256(body) == f.sha256
+
+
+def test_hashless_links_served_under_e(upstream, wheel, mirror_server):
+    """Links without a hash live under +e (API.md 3.1) and download once."""
+    f = wheel
+    s = mirror_server
+    upstream.set_hashless("fpkg")
+    r = get_page(s, "fpkg")
+    assert r.status_code == 200, r.text[:300]
+    url = html_links(r)[f.filename]["url"]
+    assert "/root/pypi/+e/" in url and "#" not in url, url
+    path = url[len(s.url):]
+    status, hd, body, complete = raw_get(s, path)
+    assert status == 200 and complete and sha256(body) == f.sha256
+    status, hd, body, complete = raw_get(s, path)
+    assert status == 200 and complete and sha256(body) == f.sha256
+    assert upstream.count(f"/files/{f.filename}") == 1
