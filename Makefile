@@ -33,7 +33,7 @@ PY ?= /usr/bin/python3
 PYTEST_ARGS ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: all run test unit replay integration asan fuzz check clean deps
+.PHONY: all run test unit replay integration asan fuzz check clean deps bench
 
 all: $(BIN)
 
@@ -90,6 +90,10 @@ fuzz:
 			-o build-fuzz/fuzz/$$n $$f build-fuzz/libdevpi.a $(PKG_LIBS) -lpthread -lm; \
 		mkdir -p build-fuzz/corpus/$$n; \
 		build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/$$n tests/fuzz/corpus/$$n; done
+
+bench: all
+	@scripts/bench-deps.sh
+	$(PY) bench/run.py --bin $(abspath $(BIN)) $(BENCH_ARGS)
 
 check:
 	@scripts/check.sh

@@ -23,11 +23,13 @@ struct app {
 	uint8_t secret[32];             /* token signing key */
 	_Atomic int64_t serial;         /* last committed serial (-1 empty) */
 	atomic_uint nconns;             /* open connections, all workers */
+	_Atomic uint64_t cache_epoch;   /* bumped when cached pages go stale without a new serial */
 	int listen_port;                /* the port actually bound */
 };
 
 struct conn;
 struct upstream;
+struct rcache;
 
 struct worker {
 	struct app *app;
@@ -35,6 +37,7 @@ struct worker {
 	int index;
 	struct conn *conns;             /* open connections of this loop (its thread only) */
 	struct upstream *up;            /* this loop's upstream HTTP client */
+	struct rcache *rcache;          /* rendered pages (rcache.c); this loop only */
 };
 
 /* Records a serial that has just been committed (monotonic max). */

@@ -212,6 +212,17 @@ void resp_write(struct req *r, const void *p, size_t n)
 	r->bytes_out += n;
 }
 
+void resp_write_ref(struct req *r, const void *p, size_t n, void (*cleanup)(const void *, size_t, void *),
+		    void *arg)
+{
+	if (!r->conn || r->m == M_HEAD || r->finished || n == 0 ||
+	    evbuffer_add_reference(bufferevent_get_output(r->conn->bev), p, n, cleanup, arg) != 0) {
+		cleanup(p, n, arg);
+		return;
+	}
+	r->bytes_out += n;
+}
+
 size_t resp_pending(const struct req *r)
 {
 	if (!r->conn)

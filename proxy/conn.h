@@ -105,6 +105,10 @@ void resp_redirect(struct req *r, const char *location);
  * connection without completing the body (the client sees a short read). */
 void resp_begin(struct req *r, int status, const char *reason, const char *ctype, int64_t content_length);
 void resp_write(struct req *r, const void *p, size_t n);
+/* Like resp_write, by reference: p stays the caller's until cleanup(p, n,
+ * arg) runs (also at once if nothing can be sent). */
+void resp_write_ref(struct req *r, const void *p, size_t n, void (*cleanup)(const void *p, size_t n, void *arg),
+		    void *arg);
 /* Bytes waiting in the connection's output buffer. */
 size_t resp_pending(const struct req *r);
 void resp_end(struct req *r);

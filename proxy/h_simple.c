@@ -2,10 +2,12 @@
  * 629, 658/714, 700).
  *
  * Pages are rendered from the links gathered along the SRO (links.c) into
- * one buffer and sent by web_send_page (ETag, 304, gzip).  HTML or PEP 691
+ * one buffer, kept in the worker's render cache (rcache.c) and sent by
+ * page_send (ETag, 304, gzip compressed once).  HTML or PEP 691
  * JSON is chosen by Accept negotiation with q-values.
  */
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "common/strset.h"
+#include "common/util.h"
 #include "inherit/name.h"
 #include "inherit/version.h"
 #include "proxy/app.h"
@@ -24,6 +27,7 @@
 #include "inherit/sro.h"
 #include "proxy/mirror.h"
 #include "proxy/model.h"
+#include "proxy/rcache.h"
 #include "proxy/web.h"
 #include "proxy/wjob.h"
 #include "store/store.h"
@@ -303,6 +307,40 @@ static void render_json(struct req *r, const char *project, struct project_links
 	buf_adds(b, "]}");
 }
 
+#define STALE_HEADERS "Cache-Control: max-age=0, no-cache, no-store, must-revalidate\r\nPragma: no-cache\r\nExpires: 0\r\n"
+
+/* A warm page: one lookup, the serial compared, bytes sent by reference. */
+static bool serve_cached(struct req *r, const struct buf *key)
+{
+	int64_t serial = atomic_load(&r->app->serial);
+	struct page *p = rcache_get(r->w, key->p, key->len, serial);
+	if (!p)
+		return false;
+	r->serial = serial;
+	page_send(r, p);
+	page_unref(p);
+	return true;
+}
+
+/* Sends the rendered body in b (taken) and, when key is given, keeps it in
+ * the render cache at the serial the page was read at. */
+static void send_rendered(struct req *r, const struct buf *key, double fresh_until, enum fmt f, struct buf *b,
+			  const char *extra, bool stale)
+{
+	struct buf hdrs = BUF_INIT;
+	buf_adds(&hdrs, extra);
+	if (stale)
+		buf_adds(&hdrs, STALE_HEADERS);    /* API.md 4.1 "expire now" */
+	size_t len;
+	char *body = buf_detach(b, &len);
+	struct page *p = page_new(f == FMT_JSON ? CT_JSON : CT_HTML, body, len, hdrs.p);
+	if (key)
+		rcache_put(r->w, key->p, key->len, r->serial, fresh_until, p);
+	page_send(r, p);
+	page_unref(p);
+	buf_release(&hdrs);
+}
+
 void h_simple_project(struct req *r)
 {
 	const char *user = r->segs[0], *index = r->segs[1];
@@ -331,8 +369,15 @@ void h_simple_project(struct req *r)
 		return;
 	}
 	snprintf(stage, sizeof stage, "%s/%s", user, index);
+	struct buf key = BUF_INIT;
+	bool cacheable = rcache_key(r, "P", stage, project, f, &key);
+	if (cacheable && serve_cached(r, &key)) {
+		xfree(project);
+		return;
+	}
 	struct store_txn *t = web_read_begin(r);
 	if (!t) {
+		buf_release(&key);
 		xfree(project);
 		return;
 	}
@@ -356,9 +401,9 @@ void h_simple_project(struct req *r)
 		resp_abort(r, 404, "The project %s does not exist.", project);
 		goto out;
 	}
-	r->nocache = mo.stale;
+	char extra[64] = "";
 	if (mo.serial > 0)
-		resp_headerf(r, "X-PYPI-LAST-SERIAL", "%lld", mo.serial);
+		snprintf(extra, sizeof extra, "X-PYPI-LAST-SERIAL: %lld\r\n", mo.serial);
 	buf_init(&b, PAGE_MAX);
 	if (f == FMT_JSON)
 		render_json(r, project, &pl, &b);
@@ -366,9 +411,9 @@ void h_simple_project(struct req *r)
 		render_html(r, stage, project, &pl, &b);
 	store_abort(t);
 	t = NULL;
-	web_send_page(r, f == FMT_JSON ? CT_JSON : CT_HTML, b.p, b.len);
-	buf_release(&b);
+	send_rendered(r, cacheable && !mo.stale ? &key : NULL, mo.fresh_until, f, &b, extra, mo.stale);
 out:
+	buf_release(&key);
 	store_abort(t);
 	links_release(&pl);
 	xfree(project);
@@ -377,6 +422,7 @@ out:
 /* ---- project list -------------------------------------------------------- */
 
 struct list_scan {
+	double fresh_until;          /* earliest expiry of a mirror list used; 0 = none */
 	struct strset seen;
 	char **names;
 	size_t n, cap;
@@ -468,6 +514,11 @@ static void add_mirror_names(struct req *r, struct store_txn *t, const char *sta
 	snprintf(lkey, sizeof lkey, "mirrorlist/%s", stage);
 	if (have_cfg && !mc.no_project_list && (!rec || !mirror_is_fresh(t, lkey, mc.expiry) || mc.offline))
 		r->nocache = true;
+	else if (have_cfg) {
+		double until = mc.no_project_list ? time_now() + mc.expiry : mirror_fresh_until(t, lkey, mc.expiry);
+		if (s->fresh_until == 0 || until < s->fresh_until)
+			s->fresh_until = until;
+	}
 	if (names) {
 		const char *p = names;
 		while (*p) {
@@ -515,9 +566,17 @@ void h_simple_list(struct req *r)
 		return;
 	}
 	snprintf(stage, sizeof stage, "%s/%s", user, index);
-	struct store_txn *t = web_read_begin(r);
-	if (!t)
+	struct buf key = BUF_INIT;
+	bool cacheable = rcache_key(r, "L", stage, NULL, f, &key);
+	if (cacheable && serve_cached(r, &key)) {
+		buf_release(&key);
 		return;
+	}
+	struct store_txn *t = web_read_begin(r);
+	if (!t) {
+		buf_release(&key);
+		return;
+	}
 	memset(&s, 0, sizeof s);
 	strset_init(&s.seen, 64);
 	int rc = model_sro(t, stage, &stages, &mirror, &nstages);
@@ -574,9 +633,9 @@ void h_simple_list(struct req *r)
 		}
 		buf_adds(&b, "</body></html>\n");
 	}
-	web_send_page(r, f == FMT_JSON ? CT_JSON : CT_HTML, b.p, b.len);
-	buf_release(&b);
+	send_rendered(r, cacheable && !r->nocache ? &key : NULL, s.fresh_until, f, &b, "", r->nocache);
 out:
+	buf_release(&key);
 	store_abort(t);
 	for (size_t i = 0; i < s.n; i++)
 		xfree(s.names[i]);
@@ -605,6 +664,8 @@ static int expire_run(struct store_txn *t, void *arg)
 static void expire_done(struct req *r, void *arg, int rc, int64_t serial)
 {
 	struct expire_job *j = arg;
+	/* fetch times live outside the serial: tell the render caches */
+	atomic_fetch_add(&r->app->cache_epoch, 1);
 	if (req_alive(r)) {
 		if (rc)
 			resp_abort(r, 500, "cannot refresh: %s", err_str(rc));

@@ -133,6 +133,15 @@ static int fetchinfo_put(struct store_txn *t, const char *key, double fetched, c
 	return rc;
 }
 
+double mirror_fresh_until(struct store_txn *t, const char *key, int expiry)
+{
+	cJSON *info = fetchinfo_get(t, key);
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(info, "fetched");
+	double until = cJSON_IsNumber(f) ? f->valuedouble + expiry : 0;
+	cJSON_Delete(info);
+	return until;
+}
+
 bool mirror_is_fresh(struct store_txn *t, const char *key, int expiry)
 {
 	cJSON *info = fetchinfo_get(t, key);
@@ -647,6 +656,11 @@ bool mirror_add_links(struct req *r, struct store_txn *t, struct project_links *
 		const char *status = json_get_str(rec, "status");
 		if (!fresh || mc.offline)
 			out->stale = true;
+		else {
+			double until = mirror_fresh_until(t, pkey, mc.expiry);
+			if (out->fresh_until == 0 || until < out->fresh_until)
+				out->fresh_until = until;
+		}
 		if (rec && status && strcmp(status, "ok") == 0) {
 			links_add_mirror(t, pl, m->stage, rec, mc.offline);
 			const cJSON *s = cJSON_GetObjectItemCaseSensitive(rec, "serial");

@@ -45,6 +45,8 @@ struct cJSON *mirror_page_get(struct store_txn *t, const char *stage, const char
  * than expiry seconds ago.  Fetch times (and ETags) are kept in the meta
  * db, outside the changelog. */
 bool mirror_is_fresh(struct store_txn *t, const char *key, int expiry);
+/* When the record at key expires (epoch seconds), 0 if never fetched. */
+double mirror_fresh_until(struct store_txn *t, const char *key, int expiry);
 /* Marks the record at key as expired (write transactions). */
 int mirror_expire(struct store_txn *t, const char *key);
 
@@ -69,6 +71,7 @@ struct mirror_outcome {
 	bool requested_failed;       /* the requested stage is a mirror with nothing usable: 502 */
 	bool requested_notfound;     /* the requested mirror says the project does not exist */
 	long long serial;            /* X-PYPI-LAST-SERIAL of the requested mirror, or -1 */
+	double fresh_until;          /* when the first mirror part used expires; 0 = none */
 };
 
 /* Adds every mirror stage listed in pl (in SRO order) from its cached page.

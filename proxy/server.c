@@ -31,6 +31,7 @@
 #include "proxy/conn.h"
 #include "proxy/cpupool.h"
 #include "proxy/model.h"
+#include "proxy/rcache.h"
 #include "proxy/upstream.h"
 #include "proxy/wjob.h"
 #include "store/store.h"
@@ -212,8 +213,10 @@ fail:
 		for (int i = 0; i < started; i++)
 			event_base_loop(ts[i].w.base, EVLOOP_NONBLOCK);
 	}
-	for (int i = 0; i < started; i++)
+	for (int i = 0; i < started; i++) {
 		conn_close_all(&ts[i].w);
+		rcache_free(&ts[i].w);
+	}
 	for (int i = 0; ts && i < nthreads; i++) {
 		if (ts[i].lis)
 			evconnlistener_free(ts[i].lis);

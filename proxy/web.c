@@ -9,7 +9,6 @@
 #include "common/buf.h"
 #include <stdlib.h>
 #include <stdint.h>
-#include <zlib.h>
 #include "common/util.h"
 #include "common/err.h"
 #include "common/json.h"
@@ -204,108 +203,6 @@ static void kvjob_done(struct req *r, void *arg, int rc, int64_t serial)
 void kvjob_submit(struct req *r, struct kvjob *j)
 {
 	wjob_submit(r, kvjob_run, j, kvjob_done);
-}
-
-static bool accepts_gzip(const struct req *r)
-{
-	size_t n;
-	const char *ae = req_header(r, "accept-encoding", &n);
-	if (!ae)
-		return false;
-	const char *g = memmem(ae, n, "gzip", 4);
-	if (!g)
-		return false;
-	/* "gzip;q=0" refuses it */
-	const char *end = ae + n;
-	const char *p = g + 4;
-	while (p < end && *p == ' ')
-		p++;
-	if (p < end && *p == ';') {
-		const char *q = memmem(p, (size_t)(end - p), "q=0", 3);
-		const char *comma = memchr(p, ',', (size_t)(end - p));
-		if (q && (!comma || q < comma) && !(q + 3 < end && q[3] == '.' && q + 4 < end && q[4] != '0'))
-			return false;
-	}
-	return true;
-}
-
-static int gzip_buf(const char *in, size_t len, struct buf *out)
-{
-	z_stream zs;
-	memset(&zs, 0, sizeof zs);
-	if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return ERR_NOMEM;
-	size_t cap = deflateBound(&zs, (uLong)len);
-	char *p = try_malloc(cap);
-	if (!p) {
-		deflateEnd(&zs);
-		return ERR_NOMEM;
-	}
-	zs.next_in = (Bytef *)(uintptr_t)in;
-	zs.avail_in = (uInt)len;
-	zs.next_out = (Bytef *)p;
-	zs.avail_out = (uInt)cap;
-	int z = deflate(&zs, Z_FINISH);
-	size_t outlen = cap - zs.avail_out;
-	deflateEnd(&zs);
-	if (z != Z_STREAM_END) {
-		xfree(p);
-		return ERR_NOMEM;
-	}
-	buf_release(out);
-	out->p = p;
-	out->len = outlen;
-	out->cap = cap;
-	return ERR_OK;
-}
-
-static bool etag_matches(const struct req *r, const char *etag)
-{
-	size_t n;
-	const char *inm = req_header(r, "if-none-match", &n);
-	if (!inm)
-		return false;
-	size_t el = strlen(etag);
-	if (n == 1 && inm[0] == '*')
-		return true;
-	for (const char *p = inm; p + el <= inm + n; p++)
-		if (memcmp(p, etag, el) == 0)
-			return true;
-	return false;
-}
-
-void web_send_page(struct req *r, const char *ctype, const char *body, size_t len)
-{
-	uint8_t sum[SHA256_LEN];
-	char hex[SHA256_HEX_LEN + 1], etag[80];
-	bool gz = accepts_gzip(r);
-	sha256_buf(body, len, sum);
-	hex_encode(sum, 20, hex);
-	snprintf(etag, sizeof etag, "\"%s%s\"", hex, gz ? "-gz" : "");
-	resp_header(r, "Vary", "Accept, User-Agent, Accept-Encoding");
-	resp_header(r, "ETag", etag);
-	if (r->nocache) {
-		/* served from a stale copy: API.md 4.1 "expire now" headers */
-		resp_header(r, "Cache-Control", "max-age=0, no-cache, no-store, must-revalidate");
-		resp_header(r, "Pragma", "no-cache");
-		resp_header(r, "Expires", "0");
-	}
-	if (etag_matches(r, etag)) {
-		resp_begin(r, 304, NULL, NULL, -1);     /* no body, no Content-Length */
-		resp_end(r);
-		return;
-	}
-	if (gz) {
-		struct buf z = BUF_INIT;
-		if (gzip_buf(body, len, &z) == ERR_OK) {
-			resp_header(r, "Content-Encoding", "gzip");
-			resp_send(r, 200, NULL, ctype, z.p, z.len);
-			buf_release(&z);
-			return;
-		}
-		buf_release(&z);
-	}
-	resp_send(r, 200, NULL, ctype, body, len);
 }
 
 void web_add_url_segment(struct buf *b, const char *s)

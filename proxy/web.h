@@ -62,10 +62,6 @@ void kvjob_free(struct kvjob *j);
 /* Submits j on r's behalf; answers from the fields above and frees j. */
 void kvjob_submit(struct req *r, struct kvjob *j);
 
-/* Sends a page (simple pages and lists) with a strong ETag, 304 on a
- * matching If-None-Match, gzip when the client accepts it, and
- * `Vary: Accept, User-Agent, Accept-Encoding`.  body is borrowed. */
-void web_send_page(struct req *r, const char *ctype, const char *body, size_t len);
 /* Appends s percent-encoded for use in a URL path segment. */
 void web_add_url_segment(struct buf *b, const char *s);
 /* A link from the directory of r's path to the absolute path `target`
