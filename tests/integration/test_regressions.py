@@ -193,3 +193,21 @@ def test_overlong_names_in_read_routes_are_400(stage, server):
     assert r.status_code == 400
     r = server.http.get(f"{stage.path}/+f/abc/def/" + "x" * 300 + ".whl")
     assert r.status_code == 400
+
+
+def test_cached_page_follows_every_write(stage, server):
+    """The render cache never serves a page older than the last write: a
+    new upload shows at once, on both workers, in both formats."""
+    d1 = pb.make_wheel(stage.server.basedir / "pkgsrc", "cachepkg", "1.0")
+    stage.upload_ok(d1)
+    for _ in range(4):      # warm the caches of both workers
+        assert [l["text"] for l in stage.simple_links("cachepkg")] == [d1.filename]
+        assert d1.filename in stage.simple("cachepkg", accept="application/vnd.pypi.simple.v1+json").text
+    d2 = pb.make_wheel(stage.server.basedir / "pkgsrc", "cachepkg", "2.0")
+    stage.upload_ok(d2)
+    for _ in range(4):
+        names = {l["text"] for l in stage.simple_links("cachepkg")}
+        assert names == {d1.filename, d2.filename}, names
+        assert d2.filename in stage.simple("cachepkg", accept="application/vnd.pypi.simple.v1+json").text
+    r = server.http.get(f"{stage.path}/+simple/")
+    assert "cachepkg" in r.text
