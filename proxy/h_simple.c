@@ -372,6 +372,7 @@ void h_simple_project(struct req *r)
 	struct buf key = BUF_INIT;
 	bool cacheable = rcache_key(r, "P", stage, project, f, &key);
 	if (cacheable && serve_cached(r, &key)) {
+		buf_release(&key);
 		xfree(project);
 		return;
 	}

@@ -166,7 +166,7 @@ int server_run(const struct config *cfg, struct store *st)
 		ts[i].w.index = i;
 		ts[i].w.base = event_base_new();
 		ts[i].lis = evconnlistener_new(ts[i].w.base, on_accept, &ts[i].w,
-					       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1, ts[i].fd);
+					       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 0, ts[i].fd);   /* 0: keep our listen(1024) */
 		if (!ts[i].w.base || !ts[i].lis ||
 		    upstream_new(ts[i].w.base, "devpi-like/" DEVPI_LIKE_VERSION, &ts[i].w.up) != ERR_OK) {
 			rc = ERR_IO;
