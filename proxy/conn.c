@@ -223,6 +223,16 @@ void resp_write_ref(struct req *r, const void *p, size_t n, void (*cleanup)(cons
 	r->bytes_out += n;
 }
 
+int resp_write_segment(struct req *r, struct evbuffer_file_segment *seg, size_t n)
+{
+	if (!r->conn || r->m == M_HEAD || r->finished || n == 0)
+		return ERR_OK;
+	if (evbuffer_add_file_segment(bufferevent_get_output(r->conn->bev), seg, 0, (ev_off_t)n) != 0)
+		return ERR_IO;
+	r->bytes_out += n;
+	return ERR_OK;
+}
+
 size_t resp_pending(const struct req *r)
 {
 	if (!r->conn)

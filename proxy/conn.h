@@ -109,6 +109,11 @@ void resp_write(struct req *r, const void *p, size_t n);
  * arg) runs (also at once if nothing can be sent). */
 void resp_write_ref(struct req *r, const void *p, size_t n, void (*cleanup)(const void *p, size_t n, void *arg),
 		    void *arg);
+/* Sends n bytes of a libevent file segment (sendfile where possible); the
+ * segment is referenced by the output until sent.  ERR_OK, or an error and
+ * nothing queued (then send from memory). */
+struct evbuffer_file_segment;
+int resp_write_segment(struct req *r, struct evbuffer_file_segment *seg, size_t n);
 /* Bytes waiting in the connection's output buffer. */
 size_t resp_pending(const struct req *r);
 void resp_end(struct req *r);

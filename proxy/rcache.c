@@ -10,6 +10,8 @@
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "common/alloc.h"
@@ -33,7 +35,37 @@ struct page {
 	size_t gzlen;
 	bool gz_failed;
 	char etag[80], etag_gz[84];
+	/* Large bodies are also kept in an anonymous memory file, so the
+	 * kernel can send them with sendfile (no copy through user space),
+	 * as nginx does for static files. */
+	struct evbuffer_file_segment *seg, *gzseg;
+	bool seg_tried, gzseg_tried;
 };
+
+#define SEG_MIN_BYTES (16u * 1024)
+
+/* A file segment holding p[0..n), or NULL (the caller then sends from
+ * memory).  The segment owns the memfd. */
+static struct evbuffer_file_segment *segment_of(const char *p, size_t n)
+{
+	int fd = memfd_create("devpi-like-page", MFD_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	size_t done = 0;
+	while (done < n) {
+		ssize_t w = write(fd, p + done, n - done);
+		if (w <= 0) {
+			close(fd);
+			return NULL;
+		}
+		done += (size_t)w;
+	}
+	struct evbuffer_file_segment *seg =
+		evbuffer_file_segment_new(fd, 0, (ev_off_t)n, EVBUF_FS_CLOSE_ON_FREE | EVBUF_FS_DISABLE_LOCKING);
+	if (!seg)
+		close(fd);
+	return seg;
+}
 
 struct rc_entry {
 	struct rc_entry *next;
@@ -77,6 +109,10 @@ void page_unref(struct page *p)
 {
 	if (!p || --p->refs > 0)
 		return;
+	if (p->seg)
+		evbuffer_file_segment_free(p->seg);
+	if (p->gzseg)
+		evbuffer_file_segment_free(p->gzseg);
 	xfree(p->ctype);
 	xfree(p->extra);
 	xfree(p->body);
@@ -170,9 +206,22 @@ void page_send(struct req *r, struct page *p)
 	}
 	if (gz)
 		resp_header(r, "Content-Encoding", "gzip");
-	resp_begin(r, 200, NULL, p->ctype, (int64_t)(gz ? p->gzlen : p->len));
+	const char *data = gz ? p->gz : p->body;
+	size_t len = gz ? p->gzlen : p->len;
+	resp_begin(r, 200, NULL, p->ctype, (int64_t)len);
+	struct evbuffer_file_segment **segp = gz ? &p->gzseg : &p->seg;
+	bool *tried = gz ? &p->gzseg_tried : &p->seg_tried;
+	if (!*tried && len >= SEG_MIN_BYTES && p->refs > 1) {
+		/* only pages the cache keeps (more than the caller's reference) */
+		*tried = true;
+		*segp = segment_of(data, len);
+	}
+	if (*segp && resp_write_segment(r, *segp, len) == ERR_OK) {
+		resp_end(r);
+		return;
+	}
 	page_ref(p);
-	resp_write_ref(r, gz ? p->gz : p->body, gz ? p->gzlen : p->len, page_cleanup, p);
+	resp_write_ref(r, data, len, page_cleanup, p);
 	resp_end(r);
 }
 
