@@ -5,6 +5,7 @@
 #   make test       unit tests (cmocka), fuzz-corpus replay, integration tests (pytest)
 #   make asan       the whole suite under AddressSanitizer + UBSan
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
+#   make bench      devpi-like vs nginx on loopback (wrk), ratios in bench/results/
 #   make check      style checks (banned functions, raw malloc)
 
 CC ?= cc
