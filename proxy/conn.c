@@ -676,6 +676,10 @@ void conn_accept(struct worker *w, int fd)
 	c->st = CS_HEAD;
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW_WATER, 0);
+	/* libevent writes and reads at most 16 KiB per call by default: a
+	 * page just over that would cost a second trip through the loop */
+	bufferevent_set_max_single_write(c->bev, 1024 * 1024);
+	bufferevent_set_max_single_read(c->bev, 256 * 1024);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HIGH_WATER);
 	timer_arm(c, a->cfg->header_timeout, false);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
