@@ -32,6 +32,9 @@ int buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Appends s with &<>"' escaped for HTML text and attributes. */
 int buf_add_html(struct buf *b, const char *s, size_t n);
+/* Appends code point cp as UTF-8; surrogates and values past U+10FFFF
+ * become U+FFFD (NUL is kept: callers decide about it). */
+int buf_add_utf8(struct buf *b, unsigned long cp);
 /* Hands the bytes to the caller (free with xfree); the buffer is empty. */
 char *buf_detach(struct buf *b, size_t *len);
 

@@ -213,34 +213,6 @@ static void html_skip_tag(struct html *t, const char *name, size_t nn)
 
 /* ---- character references ------------------------------------------- */
 
-static int h_add_utf8(struct buf *b, unsigned long cp)
-{
-	char u[4];
-	size_t n;
-	if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		cp = 0xfffd;
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (char)(0xf0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	return buf_add(b, u, n);
-}
-
 /* The reference at s[0] == '&': *used bytes, code point in *cp; 0 if it is
  * not one (the '&' is then literal).  Numeric references may omit the ';';
  * named ones need it. */
@@ -307,7 +279,7 @@ static int h_add_decoded(struct buf *b, const char *s, size_t n)
 		size_t used;
 		unsigned long cp;
 		if (h_charref(s + i, n - i, &used, &cp)) {
-			rc = h_add_utf8(b, cp);
+			rc = buf_add_utf8(b, cp ? cp : 0xfffd);   /* &#0; is U+FFFD in HTML */
 			i += used;
 		} else {
 			rc = buf_addc(b, '&');

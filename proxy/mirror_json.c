@@ -100,32 +100,6 @@ static int j_string(struct jr *j, struct jstr *out)
 	return ERR_OK;
 }
 
-static int j_add_utf8(struct buf *b, unsigned long cp)
-{
-	char u[4];
-	size_t n;
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (char)(0xf0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	return buf_add(b, u, n);
-}
-
 /* Decodes a string token (already validated by j_string) into b, which is
  * reset first: escapes resolved, surrogate pairs joined, lone surrogates
  * as U+FFFD.  ERR_TOOBIG past b's bound. */
@@ -164,7 +138,7 @@ static int j_decode(const struct jstr *js, struct buf *b)
 			} else if (v >= 0xd800 && v <= 0xdfff) {
 				cp = 0xfffd;
 			}
-			rc = j_add_utf8(b, cp);
+			rc = buf_add_utf8(b, cp);
 			break;
 		}
 		default: rc = buf_addc(b, c); break;
