@@ -116,14 +116,6 @@ bool flight_join(const char *key, struct req *r, flight_wake_fn wake, void *arg,
 	return owner;
 }
 
-bool flight_running(const char *key)
-{
-	pthread_mutex_lock(&mu);
-	bool yes = *slot_locked(key) != NULL;
-	pthread_mutex_unlock(&mu);
-	return yes;
-}
-
 void flight_progress(struct flight *f, const struct flight_progress *p)
 {
 	pthread_mutex_lock(&mu);

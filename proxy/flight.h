@@ -40,8 +40,6 @@ struct flight_progress {
  * Either way r waits: wake(r, arg, rc) runs on r's loop for progress and at
  * the end.  *out (may be NULL) gets the flight (valid while r waits). */
 bool flight_join(const char *key, struct req *r, flight_wake_fn wake, void *arg, struct flight **out);
-/* Whether a flight for key is running (a hint; no reference taken). */
-bool flight_running(const char *key);
 /* Owner: publishes progress and wakes every waiter with ERR_AGAIN. */
 void flight_progress(struct flight *f, const struct flight_progress *p);
 /* Owner: ends the flight with rc; every waiter gets its last wake.  The

@@ -21,6 +21,7 @@
 #include "inherit/filename.h"
 #include "inherit/name.h"
 #include "proxy/app.h"
+#include "proxy/blobsend.h"
 #include "proxy/conn.h"
 #include "proxy/handlers.h"
 #include "proxy/mirror.h"
@@ -28,8 +29,6 @@
 #include "proxy/model.h"
 #include "proxy/web.h"
 #include "store/store.h"
-
-#define SEND_AHEAD (512u * 1024)
 
 struct fstream {
 	uint64_t blob_id;
@@ -39,33 +38,14 @@ struct fstream {
 static void fs_pump(struct req *r)
 {
 	struct fstream *fs = r->hctx;
-	while (fs->pos < fs->end && resp_pending(r) < SEND_AHEAD) {
-		struct store_txn *t = NULL;
-		const void *p;
-		size_t len;
-		uint32_t idx = (uint32_t)(fs->pos / STORE_CHUNK_SIZE);
-		size_t within = (size_t)(fs->pos % STORE_CHUNK_SIZE);
-		int rc = store_read_begin(r->app->store, &t);
-		if (!rc)
-			rc = store_chunk_get(t, fs->blob_id, idx, &p, &len);
-		if (!rc && within >= len)
-			rc = ERR_CORRUPT;
-		if (rc) {
-			store_abort(t);
-			log_err("cannot read chunk %u of blob %" PRIu64 " for '%s': %s", idx, fs->blob_id, r->rawpath,
-				err_str(rc));
-			resp_abort_stream(r);
-			return;
-		}
-		size_t take = len - within;
-		if (take > fs->end - fs->pos)
-			take = (size_t)(fs->end - fs->pos);
-		resp_write(r, (const char *)p + within, take);
-		store_abort(t);
-		fs->pos += take;
-	}
-	if (fs->pos >= fs->end)
+	int rc = blobsend_pump(r, fs->blob_id, &fs->pos, fs->end, UINT32_MAX);
+	if (rc) {
+		log_err("cannot read blob %" PRIu64 " at %" PRIu64 " for '%s': %s", fs->blob_id, fs->pos, r->rawpath,
+			err_str(rc));
+		resp_abort_stream(r);
+	} else if (fs->pos >= fs->end) {
 		resp_end(r);
+	}
 }
 
 static void fs_close(struct req *r)

@@ -310,10 +310,10 @@ static void render_json(struct req *r, const char *project, struct project_links
 #define STALE_HEADERS "Cache-Control: max-age=0, no-cache, no-store, must-revalidate\r\nPragma: no-cache\r\nExpires: 0\r\n"
 
 /* A warm page: one lookup, the serial compared, bytes sent by reference. */
-static bool serve_cached(struct req *r, const struct buf *key)
+static bool serve_cached(struct req *r, const struct rc_key *key)
 {
 	int64_t serial = atomic_load(&r->app->serial);
-	struct page *p = rcache_get(r->w, key->p, key->len, serial);
+	struct page *p = rcache_get(r->w, key->s, key->len, serial);
 	if (!p)
 		return false;
 	r->serial = serial;
@@ -324,7 +324,7 @@ static bool serve_cached(struct req *r, const struct buf *key)
 
 /* Sends the rendered body in b (taken) and, when key is given, keeps it in
  * the render cache at the serial the page was read at. */
-static void send_rendered(struct req *r, const struct buf *key, double fresh_until, enum fmt f, struct buf *b,
+static void send_rendered(struct req *r, const struct rc_key *key, double fresh_until, enum fmt f, struct buf *b,
 			  const char *extra, bool stale)
 {
 	struct buf hdrs = BUF_INIT;
@@ -335,7 +335,7 @@ static void send_rendered(struct req *r, const struct buf *key, double fresh_unt
 	char *body = buf_detach(b, &len);
 	struct page *p = page_new(f == FMT_JSON ? CT_JSON : CT_HTML, body, len, hdrs.p);
 	if (key)
-		rcache_put(r->w, key->p, key->len, r->serial, fresh_until, p);
+		rcache_put(r->w, key->s, key->len, r->serial, fresh_until, p);
 	page_send(r, p);
 	page_unref(p);
 	buf_release(&hdrs);
@@ -369,16 +369,14 @@ void h_simple_project(struct req *r)
 		return;
 	}
 	snprintf(stage, sizeof stage, "%s/%s", user, index);
-	struct buf key = BUF_INIT;
+	struct rc_key key;
 	bool cacheable = rcache_key(r, "P", stage, project, f, &key);
 	if (cacheable && serve_cached(r, &key)) {
-		buf_release(&key);
 		xfree(project);
 		return;
 	}
 	struct store_txn *t = web_read_begin(r);
 	if (!t) {
-		buf_release(&key);
 		xfree(project);
 		return;
 	}
@@ -414,7 +412,6 @@ void h_simple_project(struct req *r)
 	t = NULL;
 	send_rendered(r, cacheable && !mo.stale ? &key : NULL, mo.fresh_until, f, &b, extra, mo.stale);
 out:
-	buf_release(&key);
 	store_abort(t);
 	links_release(&pl);
 	xfree(project);
@@ -567,15 +564,13 @@ void h_simple_list(struct req *r)
 		return;
 	}
 	snprintf(stage, sizeof stage, "%s/%s", user, index);
-	struct buf key = BUF_INIT;
+	struct rc_key key;
 	bool cacheable = rcache_key(r, "L", stage, NULL, f, &key);
 	if (cacheable && serve_cached(r, &key)) {
-		buf_release(&key);
 		return;
 	}
 	struct store_txn *t = web_read_begin(r);
 	if (!t) {
-		buf_release(&key);
 		return;
 	}
 	memset(&s, 0, sizeof s);
@@ -636,7 +631,6 @@ void h_simple_list(struct req *r)
 	}
 	send_rendered(r, cacheable && !r->nocache ? &key : NULL, s.fresh_until, f, &b, "", r->nocache);
 out:
-	buf_release(&key);
 	store_abort(t);
 	for (size_t i = 0; i < s.n; i++)
 		xfree(s.names[i]);

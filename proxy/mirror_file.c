@@ -30,6 +30,7 @@
 #include "common/util.h"
 #include "inherit/filename.h"
 #include "proxy/app.h"
+#include "proxy/blobsend.h"
 #include "proxy/conn.h"
 #include "proxy/cpupool.h"
 #include "proxy/flight.h"
@@ -41,7 +42,6 @@
 #include "store/store.h"
 
 #define DL_INFLIGHT 4
-#define SEND_AHEAD (512u * 1024)
 
 /* ---- the download (owner side, on the owner's loop) ----------------------- */
 
@@ -435,36 +435,13 @@ static void fw_pump(struct req *r)
 	/* Until the download is verified, the last byte is held back: a
 	 * client must never hold a complete-looking file that turns out bad. */
 	uint64_t limit = fw->final ? (uint64_t)fw->length : (fw->length > 0 ? (uint64_t)fw->length - 1 : 0);
-	while (fw->sent < limit && resp_pending(r) < SEND_AHEAD) {
-		uint32_t idx = (uint32_t)(fw->sent / STORE_CHUNK_SIZE);
-		if (!fw->final && idx >= fw->avail)
-			return;          /* wait for the next stored chunk */
-		struct store_txn *t = NULL;
-		const void *p;
-		size_t len;
-		size_t within = (size_t)(fw->sent % STORE_CHUNK_SIZE);
-		int rc = store_read_begin(r->app->store, &t);
-		if (!rc)
-			rc = store_chunk_get(t, fw->blob_id, idx, &p, &len);
-		if (!rc && within >= len)
-			rc = ERR_CORRUPT;
-		if (rc && !fw->final) {
-			/* chunks of a duplicate were just dropped for the stored
-			 * blob: the final wake switches to it */
-			store_abort(t);
-			return;
-		}
-		if (rc) {
-			store_abort(t);
-			resp_abort_stream(r);
-			return;
-		}
-		size_t take = len - within;
-		if (take > limit - fw->sent)
-			take = (size_t)(limit - fw->sent);
-		resp_write(r, (const char *)p + within, take);
-		fw->sent += take;
-		store_abort(t);
+	int rc = blobsend_pump(r, fw->blob_id, &fw->sent, limit, fw->final ? UINT32_MAX : fw->avail);
+	if (rc && !fw->final)
+		return;     /* chunks of a duplicate were just dropped for the stored
+			     * blob: the final wake switches to it */
+	if (rc) {
+		resp_abort_stream(r);
+		return;
 	}
 	if (fw->final && fw->sent >= (uint64_t)fw->length)
 		resp_end(r);

@@ -228,7 +228,7 @@ void page_send(struct req *r, struct page *p)
 /* ---- the cache ------------------------------------------------------------ */
 
 bool rcache_key(const struct req *r, const char *kind, const char *stage, const char *project, int fmt,
-		struct buf *key)
+		struct rc_key *key)
 {
 	size_t n;
 	if (r->app->cfg->absolute_urls || req_header(r, "x-devpi-absolute-urls", &n) ||
@@ -236,9 +236,12 @@ bool rcache_key(const struct req *r, const char *kind, const char *stage, const 
 		return false;   /* absolute links depend on headers: not cached */
 	/* relative links depend on the request path's shape: its segment count
 	 * and trailing slash; the human/installer split changes the page */
-	buf_addf(key, "%s|%s|%s|%d|%d|%zu|%d", kind, stage, project ? project : "", fmt, r->installer,
-		 r->nsegs, r->trailing_slash);
-	return key->len < 1024;
+	int len = snprintf(key->s, sizeof key->s, "%s|%s|%s|%d|%d|%zu|%d", kind, stage, project ? project : "", fmt,
+			   r->installer, r->nsegs, r->trailing_slash);
+	if (len < 0 || (size_t)len >= sizeof key->s)
+		return false;
+	key->len = (size_t)len;
+	return true;
 }
 
 static struct rcache *cache_of(struct worker *w)

@@ -32,10 +32,15 @@ void page_unref(struct page *p);
 /* Answers r with p: ETag, If-None-Match → 304, gzip when accepted. */
 void page_send(struct req *r, struct page *p);
 
+/* A cache key, built on the stack: no allocation on the hot path. */
+struct rc_key {
+	char s[1024];
+	size_t len;
+};
 /* The cache key of r for a page built from stage/project (project may be
  * NULL for lists) in format fmt.  false if r must not be cached. */
 bool rcache_key(const struct req *r, const char *kind, const char *stage, const char *project, int fmt,
-		struct buf *key);
+		struct rc_key *key);
 /* A valid entry for key at serial, with a new reference, or NULL. */
 struct page *rcache_get(struct worker *w, const char *key, size_t klen, int64_t serial);
 /* Stores p (takes a reference of its own) valid at serial until

@@ -100,13 +100,6 @@ bool web_is_user_or_root(const struct req *r, const char *user)
 	return r->user && (strcmp(r->user, "root") == 0 || strcmp(r->user, user) == 0);
 }
 
-bool web_accepts_json(const struct req *r)
-{
-	size_t n;
-	const char *a = req_header(r, "accept", &n);
-	return !a || memmem(a, n, "application/json", 16) || memmem(a, n, "*/*", 3);
-}
-
 void web_challenge(struct req *r)
 {
 	resp_header(r, "WWW-Authenticate", "Basic realm=\"pypi\"");

@@ -27,8 +27,6 @@ struct cJSON *web_get_index(struct store_txn *t, const char *user, const char *i
 bool web_acl_allows(const struct req *r, const struct cJSON *list);
 /* root or the user itself. */
 bool web_is_user_or_root(const struct req *r, const char *user);
-/* Accept negotiation: whether JSON is what the client asked for. */
-bool web_accepts_json(const struct req *r);
 /* Sets a 401 challenge (WWW-Authenticate) header on r. */
 void web_challenge(struct req *r);
 
