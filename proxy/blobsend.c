@@ -1,6 +1,6 @@
 /* blobsend.c — blob ranges to clients (see blobsend.h).
  *
- * At most SEND_AHEAD bytes wait in a connection's output; the rest is read
+ * At most BLOBSEND_AHEAD bytes wait in a connection's output; the rest is read
  * from the store when on_writable asks, so a large file never sits in
  * memory and no read transaction stays open while a client is slow.
  */
@@ -11,11 +11,9 @@
 #include "proxy/conn.h"
 #include "store/store.h"
 
-#define SEND_AHEAD (512u * 1024)
-
 int blobsend_pump(struct req *r, uint64_t blob_id, uint64_t *pos, uint64_t limit, uint32_t avail)
 {
-	while (*pos < limit && resp_pending(r) < SEND_AHEAD) {
+	while (*pos < limit && resp_pending(r) < BLOBSEND_AHEAD) {
 		uint32_t idx = (uint32_t)(*pos / STORE_CHUNK_SIZE);
 		size_t within = (size_t)(*pos % STORE_CHUNK_SIZE);
 		struct store_txn *t = NULL;

@@ -8,6 +8,9 @@
 
 struct req;
 
+/* At most this many bytes wait in a connection's output. */
+#define BLOBSEND_AHEAD (512u * 1024)
+
 /* Writes bytes [*pos, limit) of blob_id's chunks to r while its output
  * holds less than the send-ahead bound, each chunk read under its own short
  * read transaction; *pos advances.  Only chunks below avail are read

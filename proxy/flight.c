@@ -36,6 +36,7 @@ struct flight {
 	bool finished;
 	int rc;
 	struct flight_progress prog;
+	void (*release)(void *p);    /* of prog.shared */
 };
 
 #define NBUCKETS 256
@@ -54,6 +55,8 @@ static void flight_unref_locked(struct flight *f)
 {
 	if (--f->refs > 0)
 		return;
+	if (f->release)
+		f->release(f->prog.shared);
 	xfree(f->key);
 	xfree(f);
 }
@@ -86,25 +89,33 @@ static void waiter_fire(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-bool flight_join(const char *key, struct req *r, flight_wake_fn wake, void *arg, struct flight **out)
+/* Joins key's flight; creates it (and *owner = true) if create, else
+ * returns false when there is none. */
+static bool join(const char *key, bool create, struct req *r, flight_wake_fn wake, void *arg,
+		 struct flight **out, bool *owner)
 {
 	struct waiter *w = xcalloc(1, sizeof *w);
-	bool owner = false;
 	w->r = r;
 	w->wake = wake;
 	w->arg = arg;
 	w->ev = event_new(r->w->base, -1, 0, waiter_fire, w);
-	req_ref(r);
 	pthread_mutex_lock(&mu);
 	struct flight **pp = slot_locked(key);
 	struct flight *f = *pp;
+	if (!f && !create) {
+		pthread_mutex_unlock(&mu);
+		event_free(w->ev);
+		xfree(w);
+		return false;
+	}
+	req_ref(r);
 	if (!f) {
 		f = xcalloc(1, sizeof *f);
 		f->key = xstrdup(key);
 		f->refs = 1;            /* the owner's */
 		f->prog.content_length = -1;
 		*pp = f;
-		owner = true;
+		*owner = true;
 	}
 	w->f = f;
 	f->refs++;
@@ -113,13 +124,36 @@ bool flight_join(const char *key, struct req *r, flight_wake_fn wake, void *arg,
 	pthread_mutex_unlock(&mu);
 	if (out)
 		*out = f;
+	return true;
+}
+
+bool flight_join(const char *key, struct req *r, flight_wake_fn wake, void *arg, struct flight **out)
+{
+	bool owner = false;
+	join(key, true, r, wake, arg, out, &owner);
 	return owner;
+}
+
+bool flight_wait(const char *key, struct req *r, flight_wake_fn wake, void *arg)
+{
+	bool owner = false;
+	return join(key, false, r, wake, arg, NULL, &owner);
+}
+
+void flight_attach(struct flight *f, void *p, void (*release)(void *p))
+{
+	pthread_mutex_lock(&mu);
+	f->prog.shared = p;
+	f->release = release;
+	pthread_mutex_unlock(&mu);
 }
 
 void flight_progress(struct flight *f, const struct flight_progress *p)
 {
 	pthread_mutex_lock(&mu);
+	void *shared = f->prog.shared;
 	f->prog = *p;
+	f->prog.shared = shared;
 	for (struct waiter *w = f->waiters; w; w = w->next) {
 		if (!w->progress_pending && !w->final_pending) {
 			w->progress_pending = true;

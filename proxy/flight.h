@@ -28,9 +28,12 @@ typedef void (*flight_wake_fn)(struct req *r, void *arg, int rc);
  * flight_snapshot.  Owner-written under the lock. */
 struct flight_progress {
 	uint64_t blob_id;            /* chunks stored so far live under this id */
-	uint32_t chunks_stored;      /* chunks 0..chunks_stored-1 are committed */
 	int64_t content_length;      /* -1 until the head is known / if absent */
 	bool head_known;
+	bool verified;               /* every byte is in and checked: the
+				      * whole file may go out (before it is
+				      * committed) */
+	void *shared;                /* what the owner attached, if anything */
 	int final_rc;                /* valid once done */
 	bool done;
 };
@@ -40,11 +43,18 @@ struct flight_progress {
  * Either way r waits: wake(r, arg, rc) runs on r's loop for progress and at
  * the end.  *out (may be NULL) gets the flight (valid while r waits). */
 bool flight_join(const char *key, struct req *r, flight_wake_fn wake, void *arg, struct flight **out);
+/* Joins key's flight if there is one (returning true: r waits as above),
+ * never creating it (false). */
+bool flight_wait(const char *key, struct req *r, flight_wake_fn wake, void *arg);
 /* Owner: publishes progress and wakes every waiter with ERR_AGAIN. */
 void flight_progress(struct flight *f, const struct flight_progress *p);
 /* Owner: ends the flight with rc; every waiter gets its last wake.  The
  * key is free for a new flight at once; f must not be used after. */
 void flight_finish(struct flight *f, int rc);
+/* Owner: attaches p to the flight (once, before the first progress);
+ * release(p) runs when the flight is freed, after every waiter's last
+ * wake.  Waiters find p in their snapshots. */
+void flight_attach(struct flight *f, void *p, void (*release)(void *p));
 /* A copy of the published progress. */
 void flight_snapshot(struct flight *f, struct flight_progress *out);
 

@@ -234,6 +234,18 @@ void h_file_get(struct req *r)
 				xfree(project);
 				goto out;
 			}
+			if (wheel && !link) {
+				/* the wheel may be on its way into the store */
+				rel.p[rel.len - 9] = '\0';
+				bool waiting = mirror_file_await(r, rel.p);
+				rel.p[rel.len - 9] = '.';
+				if (waiting) {
+					store_abort(t);
+					cJSON_Delete(idx);
+					xfree(project);
+					goto out;
+				}
+			}
 		}
 		store_abort(t);
 		if (!link)

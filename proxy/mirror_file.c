@@ -2,15 +2,18 @@
  *
  * The first request becomes the owner of a flight (flight.c) and runs the
  * transfer on its worker's upstream client.  Bytes are hashed and cut into
- * 1 MiB chunks written by the writer thread under a fresh blob id; every
- * stored chunk is published to the waiters, which stream it from the store
- * to their clients (so memory stays bounded however slow a client is: at
- * most a partial chunk and UPSTREAM_INFLIGHT chunks in flight, after which
- * the transfer pauses).  At the end the length and the hash are checked; only
- * then does one write job store the last chunk, make the blob visible and
- * write the file record.  On any failure the chunks are discarded and every
- * waiter's response is cut short (or answered 404/502 if it had not
- * started), never completed as if good.
+ * 1 MiB chunks written by the writer thread under a fresh blob id.  Until a
+ * chunk is committed it lives in a chunk window (chunkwin.c) shared with
+ * the waiters, which stream the bytes received so far from memory, and
+ * committed chunks from the store; so clients keep pace with the upstream,
+ * not with the store's fsyncs, and memory stays bounded however slow a
+ * client is (at most DL_INFLIGHT chunks in the writer's queue and a partial
+ * one, after which the transfer pauses).  Every response holds back its
+ * last byte until the length and the hash have been checked; then the
+ * waiters may finish (from memory) while one write job stores the last
+ * chunk, makes the blob visible and writes the file record.  On any failure
+ * the chunks are discarded and every unfinished response is cut short (or
+ * answered 404/502 if it had not started), never completed as if good.
  */
 #include "proxy/mirror_file.h"
 
@@ -31,6 +34,7 @@
 #include "inherit/filename.h"
 #include "proxy/app.h"
 #include "proxy/blobsend.h"
+#include "proxy/chunkwin.h"
 #include "proxy/conn.h"
 #include "proxy/cpupool.h"
 #include "proxy/flight.h"
@@ -42,6 +46,8 @@
 #include "store/store.h"
 
 #define DL_INFLIGHT 4
+/* waiters are woken at most once per this many new bytes (and at each end) */
+#define DL_WAKE_BYTES (64u * 1024)
 
 /* ---- the download (owner side, on the owner's loop) ----------------------- */
 
@@ -49,6 +55,7 @@ struct dl {
 	struct worker *w;
 	struct flight *f;
 	struct upstream_xfer *x;
+	struct chunkwin *cw;           /* the uncommitted chunks; one reference */
 	char *url, *user, *pass;
 	char *relpath, *filename, *project, *version;
 	char *hash_name, *hash_value;  /* expected */
@@ -57,12 +64,12 @@ struct dl {
 	struct sha256_ctx sha;
 	uint64_t blob_id;
 	uint64_t size;
+	uint64_t woken;                /* size when waiters were last woken */
 	int64_t content_length;
 	long status;
-	char *chunk;
+	char *chunk;                   /* the open chunk, in the window */
 	size_t chunk_len;
 	uint32_t nchunks;              /* chunks handed to the writer */
-	uint32_t stored;               /* chunks committed */
 	int inflight;
 	bool paused;
 	bool ended;                    /* transfer over (on_done ran) */
@@ -74,7 +81,7 @@ struct dl {
 struct dl_chunk {
 	struct dl *d;
 	uint32_t idx;
-	char *data;
+	char *data;                    /* in the window until committed */
 	size_t len;
 };
 
@@ -95,15 +102,21 @@ static void dl_unref(struct dl *d)
 	if (d->alt)
 		EVP_MD_CTX_free(d->alt);
 	sha256_release(&d->sha);
-	xfree(d->chunk);
+	chunkwin_unref(d->cw);
 	xfree(d);
 }
 
-static void dl_publish(struct dl *d, bool head_known)
+static void dl_publish(struct dl *d, bool verified)
 {
-	struct flight_progress p = { .blob_id = d->blob_id, .chunks_stored = d->stored,
-				     .content_length = d->content_length, .head_known = head_known };
+	struct flight_progress p = { .blob_id = d->blob_id, .content_length = d->content_length,
+				     .head_known = true, .verified = verified };
+	d->woken = d->size;
 	flight_progress(d->f, &p);
+}
+
+static void dl_release_window(void *p)
+{
+	chunkwin_unref(p);
 }
 
 static int discard_run(struct store_txn *t, void *arg)
@@ -151,14 +164,12 @@ static void chunk_done(struct worker *w, void *arg, int rc, int64_t serial)
 	if (rc)
 		dl_fail(d, rc);
 	else if (!d->rc) {
-		d->stored = c->idx + 1;
-		dl_publish(d, true);
+		chunkwin_stored(d->cw, c->idx + 1);
 		if (d->paused && d->x) {
 			d->paused = false;
 			upstream_resume(d->x);
 		}
 	}
-	xfree(c->data);
 	xfree(c);
 	dl_unref(d);
 }
@@ -199,7 +210,7 @@ static int dl_head(void *arg, long status, const char *eff, const struct upstrea
 			d->last_modified = xstrndup(h[i].value, h[i].value_len);
 		}
 	}
-	dl_publish(d, true);
+	dl_publish(d, false);
 	return ERR_OK;
 }
 
@@ -221,8 +232,8 @@ static int dl_data(void *arg, const char *p, size_t n)
 		EVP_DigestUpdate(d->alt, p, n);
 	d->size += n;
 	while (n) {
-		if (!d->chunk)
-			d->chunk = xmalloc(STORE_CHUNK_SIZE);
+		if (!d->chunk && !(d->chunk = chunkwin_open(d->cw, d->nchunks)))
+			return ERR_NOMEM;  /* cannot happen: paused long before */
 		size_t take = STORE_CHUNK_SIZE - d->chunk_len;
 		if (take > n)
 			take = n;
@@ -233,6 +244,9 @@ static int dl_data(void *arg, const char *p, size_t n)
 		if (d->chunk_len == STORE_CHUNK_SIZE)
 			dl_flush(d);
 	}
+	chunkwin_received(d->cw, d->size);
+	if (d->size - d->woken >= DL_WAKE_BYTES)
+		dl_publish(d, false);
 	return ERR_OK;
 }
 
@@ -330,6 +344,7 @@ static void dl_done(void *arg, int rc, long status, const char *errmsg)
 		dl_fail(d, rc);
 		dl_unref(d);            /* the one just taken */
 	} else {
+		dl_publish(d, true);    /* the waiters may send the last byte */
 		d->refs++;
 		wjob_submit_worker(d->w, finish_run, d, finish_done);
 	}
@@ -379,6 +394,9 @@ static void dl_start(struct req *r, struct flight *f, const struct mirror_cfg *m
 	}
 	sha256_init(&d->sha);
 	d->blob_id = store_blob_id_new(r->app->store);
+	d->cw = chunkwin_new();
+	chunkwin_ref(d->cw);
+	flight_attach(f, d->cw, dl_release_window);
 	int t = r->app->cfg->request_timeout > 0 ? r->app->cfg->request_timeout : 5;
 	struct upstream_request rq = {
 		.url = d->url,
@@ -407,13 +425,14 @@ static void dl_start(struct req *r, struct flight *f, const struct mirror_cfg *m
 
 struct fwait {
 	struct flight *f;
+	struct chunkwin *cw;          /* the download's window; one reference */
 	char *url;
 	char *relpath;
 	uint64_t blob_id;
 	uint64_t sent;                /* bytes written to the client */
 	int64_t length;
-	uint32_t avail;               /* chunks that may be read */
-	bool final;                   /* the download is over and good: read to the end */
+	bool verified;                /* all bytes are in and good: send the last one */
+	bool final;                   /* the download is over and stored: read the store */
 	bool streaming;
 	int refs;                     /* the flight wait + the request's hooks */
 };
@@ -422,6 +441,7 @@ static void fwait_unref(struct fwait *fw)
 {
 	if (--fw->refs > 0)
 		return;
+	chunkwin_unref(fw->cw);
 	xfree(fw->url);
 	xfree(fw->relpath);
 	xfree(fw);
@@ -434,8 +454,32 @@ static void fw_pump(struct req *r)
 		return;
 	/* Until the download is verified, the last byte is held back: a
 	 * client must never hold a complete-looking file that turns out bad. */
-	uint64_t limit = fw->final ? (uint64_t)fw->length : (fw->length > 0 ? (uint64_t)fw->length - 1 : 0);
-	int rc = blobsend_pump(r, fw->blob_id, &fw->sent, limit, fw->final ? UINT32_MAX : fw->avail);
+	bool all = fw->final || fw->verified;
+	uint64_t limit = all ? (uint64_t)fw->length : (fw->length > 0 ? (uint64_t)fw->length - 1 : 0);
+	int rc = ERR_OK;
+	while (!rc && fw->sent < limit && resp_pending(r) < BLOBSEND_AHEAD) {
+		const char *p;
+		size_t n;
+		void *ref;
+		enum chunkwin_where where = fw->final ? CW_STORE : chunkwin_read(fw->cw, fw->sent, &p, &n, &ref);
+		if (where == CW_WAIT)
+			return;
+		if (where == CW_MEM) {
+			if (n > limit - fw->sent)
+				n = (size_t)(limit - fw->sent);
+			resp_write_ref(r, p, n, chunkwin_release, ref);
+			fw->sent += n;
+			continue;
+		}
+		uint64_t end = limit;
+		uint32_t upto = UINT32_MAX;
+		if (!fw->final) {            /* only the committed chunk pos is in */
+			upto = (uint32_t)(fw->sent / STORE_CHUNK_SIZE) + 1;
+			if (end > (uint64_t)upto * STORE_CHUNK_SIZE)
+				end = (uint64_t)upto * STORE_CHUNK_SIZE;
+		}
+		rc = blobsend_pump(r, fw->blob_id, &fw->sent, end, upto);
+	}
 	if (rc && !fw->final)
 		return;     /* chunks of a duplicate were just dropped for the stored
 			     * blob: the final wake switches to it */
@@ -443,7 +487,7 @@ static void fw_pump(struct req *r)
 		resp_abort_stream(r);
 		return;
 	}
-	if (fw->final && fw->sent >= (uint64_t)fw->length)
+	if (all && fw->sent >= (uint64_t)fw->length)
 		resp_end(r);
 }
 
@@ -469,7 +513,11 @@ static void fw_wake(struct req *r, void *arg, int rc)
 	}
 	if (!last) {
 		flight_snapshot(fw->f, &p);
-		if (!r->head_sent && p.head_known && p.content_length >= 0) {
+		if (!fw->cw && p.shared) {
+			fw->cw = p.shared;
+			chunkwin_ref(fw->cw);
+		}
+		if (!r->head_sent && p.head_known && p.content_length >= 0 && fw->cw) {
 			fw->blob_id = p.blob_id;
 			fw->length = p.content_length;
 			fw->streaming = true;
@@ -484,7 +532,7 @@ static void fw_wake(struct req *r, void *arg, int rc)
 			}
 		}
 		if (fw->streaming) {
-			fw->avail = p.chunks_stored;
+			fw->verified = p.verified;
 			fw_pump(r);
 		}
 		return;
@@ -546,6 +594,19 @@ void mirror_file_get(struct req *r, const struct mirror_cfg *mc, const cJSON *li
 	snprintf(key, sizeof key, "file\n%s", relpath);
 	if (flight_join(key, r, fw_wake, fw, &fw->f))
 		dl_start(r, fw->f, mc, link, project);
+}
+
+static void await_wake(struct req *r, void *arg, int rc)
+{
+	if (rc != ERR_AGAIN && req_alive(r) && !r->head_sent && r->handler)
+		r->handler(r);   /* the download is over: answer afresh */
+}
+
+bool mirror_file_await(struct req *r, const char *relpath)
+{
+	char key[800];
+	snprintf(key, sizeof key, "file\n%s", relpath);
+	return flight_wait(key, r, await_wake, NULL);
 }
 
 /* ---- core metadata of a stored wheel ----------------------------------------- */

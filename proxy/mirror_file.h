@@ -1,9 +1,11 @@
 /* mirror_file.h — the first GET of a mirror file not stored yet: one
  * upstream download however many clients ask, streamed to all of them as
- * its chunks are stored, kept only if its length and hash match the link
+ * its bytes arrive, kept only if its length and hash match the link
  * (API.md 7.4, section 12). */
 #ifndef PROXY_MIRROR_FILE_H
 #define PROXY_MIRROR_FILE_H
+
+#include <stdbool.h>
 
 struct req;
 struct cJSON;
@@ -14,9 +16,14 @@ struct mirror_cfg;
  * it from upstream if needed. */
 void mirror_file_get(struct req *r, const struct mirror_cfg *mc, const struct cJSON *link, const char *project);
 
-#endif
+/* If relpath is being downloaded, r waits for the download to be over
+ * (stored or failed) and r->handler runs again; returns false, doing
+ * nothing, when it is not. */
+bool mirror_file_await(struct req *r, const char *relpath);
 
 /* The PEP 658 metadata of a stored mirror wheel whose page does not offer
  * it: read METADATA from the stored wheel (on the CPU pool), store it as
  * <wheel relpath>.metadata, then run r->handler again to serve it. */
 void mirror_metadata_extract(struct req *r, const char *wheel_relpath, const struct cJSON *wheel_rec);
+
+#endif
