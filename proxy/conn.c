@@ -10,6 +10,13 @@
  *
  * The parser (http1.c) is pure; this file owns all the I/O.  Request bodies
  * are never buffered whole unless the route asked for a bounded body.
+ *
+ * Writing: the bufferevent's write event is enabled only while output is
+ * queued that the socket would not take.  Whatever a pass of the machine
+ * queued is written at its end straight away (conn_flush), so a response
+ * that fits the socket buffer costs no epoll_ctl and no extra trip through
+ * the loop; the rest, and every streamed body, goes out as the socket
+ * drains, under the write watermark.
  */
 #include "proxy/conn.h"
 
@@ -20,6 +27,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,6 +60,7 @@ struct conn {
 };
 
 #define OUT_LOW_WATER (256 * 1024)
+#define CORK_MIN_BYTES (64 * 1024)
 #define IN_HIGH_WATER (256 * 1024)
 
 static void conn_drive(struct conn *c);
@@ -202,6 +212,7 @@ void resp_begin(struct req *r, int status, const char *reason, const char *ctype
 	evbuffer_add(out, r->hdrs.p ? r->hdrs.p : "", r->hdrs.len);
 	evbuffer_add(out, "\r\n", 2);
 	r->streaming = true;
+	event_active(r->conn->kick, EV_TIMEOUT, 0);   /* conn_flush */
 }
 
 void resp_write(struct req *r, const void *p, size_t n)
@@ -210,6 +221,7 @@ void resp_write(struct req *r, const void *p, size_t n)
 		return;
 	evbuffer_add(bufferevent_get_output(r->conn->bev), p, n);
 	r->bytes_out += n;
+	event_active(r->conn->kick, EV_TIMEOUT, 0);
 }
 
 void resp_write_ref(struct req *r, const void *p, size_t n, void (*cleanup)(const void *, size_t, void *),
@@ -221,6 +233,7 @@ void resp_write_ref(struct req *r, const void *p, size_t n, void (*cleanup)(cons
 		return;
 	}
 	r->bytes_out += n;
+	event_active(r->conn->kick, EV_TIMEOUT, 0);
 }
 
 int resp_write_segment(struct req *r, struct evbuffer_file_segment *seg, size_t n)
@@ -230,6 +243,7 @@ int resp_write_segment(struct req *r, struct evbuffer_file_segment *seg, size_t 
 	if (evbuffer_add_file_segment(bufferevent_get_output(r->conn->bev), seg, 0, (ev_off_t)n) != 0)
 		return ERR_IO;
 	r->bytes_out += n;
+	event_active(r->conn->kick, EV_TIMEOUT, 0);
 	return ERR_OK;
 }
 
@@ -424,10 +438,7 @@ static void conn_req_done(struct conn *c)
 	http1_parser_reset(&c->parser);
 	c->st = CS_HEAD;
 	c->body_paused = false;
-	{
-		struct timeval tv = { c->w->app->cfg->body_timeout, 0 };
-		bufferevent_set_timeouts(c->bev, NULL, &tv);
-	}
+	/* the timeouts are (none, write) since the body ended (HTTP1_DONE) */
 	timer_arm(c, c->w->app->cfg->idle_timeout, true);
 	bufferevent_enable(c->bev, EV_READ);
 }
@@ -517,6 +528,47 @@ static void conn_parse(struct conn *c)
 	}
 }
 
+/* Writes what is queued now, without waiting for the loop; the write event
+ * is armed only for what the socket did not take, or while a streamed body
+ * wants more (its on_writable runs from on_write). */
+static void conn_flush(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	bool more = c->req && c->req->streaming && !c->req->finished;
+	if (evbuffer_get_length(out) > 0) {
+		/* a socket bufferevent keeps its output's front frozen for
+		 * everyone but its own write callback, which thaws it the same
+		 * way around its write */
+		int fd = bufferevent_getfd(c->bev);
+		/* A large answer goes out as a head (writev) and a body
+		 * (sendfile): corked, they leave in full segments, not as a
+		 * small packet first (nginx's tcp_nopush) */
+		int cork = evbuffer_get_length(out) >= CORK_MIN_BYTES;
+		if (cork)
+			setsockopt(fd, IPPROTO_TCP, TCP_CORK, &cork, sizeof cork);
+		evbuffer_unfreeze(out, 1);
+		/* one call stops at a file segment (memory goes by writev,
+		 * files by sendfile): go on while the socket takes it */
+		size_t budget = 1024 * 1024;
+		while (budget > 0 && evbuffer_get_length(out) > 0) {
+			int n = evbuffer_write_atmost(out, fd, (ev_ssize_t)budget);
+			if (n <= 0)
+				break;
+			budget -= (size_t)n < budget ? (size_t)n : budget;
+		}
+		evbuffer_freeze(out, 1);
+		if (cork) {
+			cork = 0;
+			setsockopt(fd, IPPROTO_TCP, TCP_CORK, &cork, sizeof cork);
+		}
+		if (evbuffer_get_length(out) > 0)
+			more = true;    /* EAGAIN, a short write, or an error the
+					 * bufferevent will meet again and report */
+	}
+	if (more)
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
 static void conn_drive(struct conn *c)
 {
 	if (c->dead) {
@@ -531,6 +583,8 @@ static void conn_drive(struct conn *c)
 		if (c->st == CS_HEAD)
 			conn_parse(c);
 	}
+	if (!c->dead)
+		conn_flush(c);
 	/* After the client's EOF: once every complete request it sent is
 	 * answered, flush and close. */
 	if (c->eof && c->st == CS_HEAD && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
@@ -576,6 +630,8 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);     /* re-armed by conn_flush */
 	if (c->req && c->req->streaming && !c->req->finished && c->req->hooks && c->req->hooks->on_writable) {
 		c->req->hooks->on_writable(c->req);
 		return;
@@ -682,7 +738,8 @@ void conn_accept(struct worker *w, int fd)
 	bufferevent_set_max_single_read(c->bev, 256 * 1024);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HIGH_WATER);
 	timer_arm(c, a->cfg->header_timeout, false);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_disable(c->bev, EV_WRITE);  /* a new bufferevent has it on */
+	bufferevent_enable(c->bev, EV_READ);
 }
 
 void conn_close_all(struct worker *w)

@@ -42,7 +42,7 @@ struct page {
 	bool seg_tried, gzseg_tried;
 };
 
-#define SEG_MIN_BYTES (16u * 1024)
+#define SEG_MIN_BYTES (64u * 1024)
 
 /* A file segment holding p[0..n), or NULL (the caller then sends from
  * memory).  The segment owns the memfd. */
