@@ -54,6 +54,8 @@ static const struct opt opts[] = {
 	{ "mirror-cache-expiry", OPT_INT, F(mirror_cache_expiry), "1800", SERVE, "default mirror_cache_expiry of mirror indexes (seconds)" },
 	{ "request-timeout", OPT_INT, F(request_timeout), "5", SERVE, "upstream request timeout (seconds)" },
 	{ "allow-anonymous-user-create", OPT_BOOL, F(allow_anonymous_user_create), "false", SERVE, "let anonymous callers create users (devpi's default)" },
+	{ "restrict-modify", OPT_STR, F(restrict_modify), NULL, SERVE, "only these principals (comma-separated users, :ANONYMOUS:, :AUTHENTICATED:) may create, modify and delete users and indexes" },
+	{ "login-fail-limit", OPT_INT, F(login_fail_limit), "10", SERVE, "failed password checks per user or address in a minute before further attempts get 429" },
 	{ "log-level", OPT_STR, F(log_level), "info", SERVE | INIT | FSCK, "error, warn, info or debug" },
 	{ "no-checksum", OPT_BOOL, F(no_checksum), "false", FSCK, "fsck: do not re-hash file contents" },
 	{ "access-log", OPT_STR, F(access_log), "-", SERVE, "access log file ('-' = stderr, '' = off)" },

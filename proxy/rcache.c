@@ -42,6 +42,9 @@ struct page {
 	bool seg_tried, gzseg_tried;
 };
 
+/* Below this a page goes by reference in one writev with its head, which
+ * measured faster than writev + sendfile (100 links, 17 KB: 63k → 70k
+ * req/s); above it sendfile wins (1000 links, 175 KB: 16k → 19k). */
 #define SEG_MIN_BYTES (64u * 1024)
 
 /* A file segment holding p[0..n), or NULL (the caller then sends from
