@@ -21,6 +21,7 @@
 #include "proxy/handlers.h"
 #include "proxy/mirror.h"
 #include "proxy/model.h"
+#include "proxy/perm.h"
 #include "proxy/web.h"
 #include "store/store.h"
 
@@ -302,8 +303,11 @@ void h_user_put(struct req *r)
 	const char *name = r->segs[0];
 	cJSON *body = NULL, *rec = NULL;
 	struct buf unknown = BUF_INIT;
-	if (!r->user && !r->app->cfg->allow_anonymous_user_create) {
-		resp_message(r, 403, "anonymous user creation is not allowed; authenticate first");
+	if (!perm_user(r, PERM_USER_CREATE, name)) {
+		if (r->user)
+			resp_message(r, 403, "no permission to create user %s", name);
+		else
+			resp_message(r, 403, "anonymous user creation is not allowed; authenticate first");
 		return;
 	}
 	if (strcmp(name, "+replica") == 0 || name[0] == '+') {
@@ -377,4 +381,154 @@ out:
 	cJSON_Delete(body);
 	cJSON_Delete(rec);
 	buf_release(&unknown);
+}
+
+/* ---- modify user ------------------------------------------------------ */
+
+struct user_patch {
+	char *name;
+	char *pw;                       /* new password to hash, or NULL */
+	cJSON *old;                     /* the record as read (lost-update guard) */
+	cJSON *rec;                     /* the new record */
+	int rc;
+};
+
+static void user_patch_free(struct user_patch *up)
+{
+	xfree(up->name);
+	if (up->pw) {
+		memset(up->pw, 0, strlen(up->pw));
+		xfree(up->pw);
+	}
+	cJSON_Delete(up->old);
+	cJSON_Delete(up->rec);
+	xfree(up);
+}
+
+/* Writes the record if it is still what was read; frees up. */
+static void user_patch_store(struct req *r, struct user_patch *up)
+{
+	struct kvjob *j = kvjob_new();
+	char key[600];
+	snprintf(key, sizeof key, "user/%s", up->name);
+	j->expect_key = xstrdup(key);
+	j->expect = up->old;
+	up->old = NULL;
+	kvjob_put(j, key, up->rec);
+	j->ok_status = 200;
+	if (up->pw) {
+		/* a password change answers with a fresh token (API.md 2.5) */
+		char *token = NULL;
+		if (auth_token_new(r->app->secret, sizeof r->app->secret, up->name, time(NULL), TOKEN_TTL, &token) ==
+		    ERR_OK) {
+			j->reply = cJSON_CreateObject();
+			cJSON_AddStringToObject(j->reply, "password", token);
+			cJSON_AddNumberToObject(j->reply, "expiration", TOKEN_TTL);
+			j->ok_type = "userpassword";
+		}
+		xfree(token);
+		j->ok_msg = xstrdup("user updated, new proxy auth");
+	} else {
+		j->ok_msg = xstrdup("user updated");
+	}
+	kvjob_submit(r, j);
+	user_patch_free(up);
+}
+
+static void user_patch_hash_work(void *arg)
+{
+	struct user_patch *up = arg;
+	char *pwhash = NULL;
+	up->rc = auth_hash_password(up->pw, strlen(up->pw), &pwhash);
+	if (up->rc == ERR_OK) {
+		cJSON_DeleteItemFromObjectCaseSensitive(up->rec, "pwhash");
+		cJSON_AddStringToObject(up->rec, "pwhash", pwhash);
+	}
+	xfree(pwhash);
+}
+
+static void user_patch_hash_done(struct req *r, void *arg)
+{
+	struct user_patch *up = arg;
+	if (!req_alive(r)) {
+		user_patch_free(up);
+	} else if (up->rc) {
+		resp_message(r, 500, "cannot hash the password");
+		user_patch_free(up);
+	} else {
+		user_patch_store(r, up);
+	}
+}
+
+static bool is_falsy(const cJSON *v)
+{
+	return cJSON_IsNull(v) || cJSON_IsFalse(v) || (cJSON_IsString(v) && !*v->valuestring) ||
+	       (cJSON_IsNumber(v) && v->valuedouble == 0) || (cJSON_IsArray(v) && !v->child) ||
+	       (cJSON_IsObject(v) && !v->child);
+}
+
+void h_user_patch(struct req *r)
+{
+	const char *name = r->segs[0];
+	cJSON *body = NULL, *old = NULL;
+	struct store_txn *t = NULL;
+	char key[600];
+	body = web_json_body(r);
+	if (!body)
+		return;
+	if (!cJSON_IsObject(body)) {
+		resp_message(r, 400, "Bad request: expected a JSON object");
+		goto out;
+	}
+	if (!(t = web_read_begin(r)))
+		goto out;
+	snprintf(key, sizeof key, "user/%s", name);
+	old = model_get(t, key);
+	store_abort(t);
+	if (!old) {
+		resp_message(r, 404, "no user '%s'", name);
+		goto out;
+	}
+	const cJSON *pw = cJSON_GetObjectItemCaseSensitive(body, "password");
+	bool only_pw = pw && cJSON_GetArraySize(body) == 1;
+	if (!perm_user(r, only_pw ? PERM_USER_MODIFY_PASSWORD : PERM_USER_MODIFY, name)) {
+		resp_message(r, 403, "no permission to modify user %s", name);
+		goto out;
+	}
+	if (pw && (!cJSON_IsString(pw) || !*pw->valuestring || strlen(pw->valuestring) > 1024)) {
+		resp_message(r, 400, "password must be a non-empty string of at most 1024 bytes");
+		goto out;
+	}
+	struct user_patch *up = xcalloc(1, sizeof *up);
+	up->name = xstrdup(name);
+	up->old = old;
+	up->rec = cJSON_Duplicate(old, 1);
+	old = NULL;
+	/* info keys: set, or dropped by a falsy value; everything else
+	 * (created, modified, username, indexes, unknown) is ignored */
+	static const char *const info[] = { "email", "title", "description", "custom_data" };
+	for (size_t i = 0; i < sizeof info / sizeof info[0]; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, info[i]);
+		if (!v)
+			continue;
+		cJSON_DeleteItemFromObjectCaseSensitive(up->rec, info[i]);
+		if (!is_falsy(v))
+			cJSON_AddItemToObject(up->rec, info[i], cJSON_Duplicate(v, 1));
+	}
+	if (pw) {
+		char now[32];
+		model_now_iso(now);
+		cJSON_DeleteItemFromObjectCaseSensitive(up->rec, "modified");
+		cJSON_AddStringToObject(up->rec, "modified", now);
+		up->pw = xstrdup(pw->valuestring);
+		if (cpupool_submit(r, user_patch_hash_work, user_patch_hash_done, up) != ERR_OK) {
+			user_patch_free(up);
+			resp_message(r, 503, "server busy hashing passwords; retry");
+		}
+	} else {
+		user_patch_store(r, up);
+	}
+out:
+	cJSON_Delete(body);
+	cJSON_Delete(old);
 }

@@ -18,6 +18,7 @@ void h_health(struct req *r);            /* GET /+health */
 void h_login(struct req *r);             /* POST /+login */
 void h_user_get(struct req *r);          /* GET /<user> */
 void h_user_put(struct req *r);          /* PUT /<user> */
+void h_user_patch(struct req *r);        /* PATCH /<user> */
 
 /* h_index.c */
 void h_index_get(struct req *r);         /* GET /<user>/<index> (JSON config) */
@@ -38,5 +39,11 @@ void h_file_get(struct req *r);          /* GET/HEAD /<user>/<index>/+f/<relpath
 /* h_project.c */
 void h_project_get(struct req *r);       /* GET /<user>/<index>/<project> (JSON) */
 void h_version_get(struct req *r);       /* GET /<user>/<index>/<project>/<version> (JSON) */
+
+/* h_delete.c */
+void h_user_delete(struct req *r);       /* DELETE /<user> */
+void h_index_delete(struct req *r);      /* DELETE /<user>/<index> */
+void h_project_delete(struct req *r);    /* DELETE /<user>/<index>/<project>[/<version>] */
+void h_file_delete(struct req *r);       /* DELETE /<user>/<index>/+f|+e/<relpath> */
 
 #endif

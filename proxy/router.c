@@ -386,7 +386,10 @@ static void route_index_plus(struct req *r)
 		else
 			resp_abort(r, 404, "not found");
 	} else if ((strcmp(s, "+f") == 0 || strcmp(s, "+e") == 0) && r->nsegs >= 4) {
-		method_is(r, M_GET) ? collect(r, h_file_get, 0) : not_allowed(r);
+		if (r->m == M_DELETE)
+			collect(r, h_file_delete, 0);
+		else
+			method_is(r, M_GET) ? collect(r, h_file_get, 0) : not_allowed(r);
 	} else {
 		resp_abort(r, 404, "not found");
 	}
@@ -419,6 +422,10 @@ static void route(struct req *r)
 			collect(r, h_user_get, 0);
 		else if (r->m == M_PUT)
 			collect(r, h_user_put, BODY_JSON_MAX);
+		else if (r->m == M_PATCH)
+			collect(r, h_user_patch, BODY_JSON_MAX);
+		else if (r->m == M_DELETE)
+			collect(r, h_user_delete, 0);
 		else
 			not_allowed(r);
 		return;
@@ -441,6 +448,8 @@ static void route(struct req *r)
 			collect(r, h_index_put, BODY_JSON_MAX);
 		} else if (r->m == M_PATCH) {
 			collect(r, h_index_patch, BODY_JSON_MAX);
+		} else if (r->m == M_DELETE) {
+			collect(r, h_index_delete, 0);
 		} else if (r->m == M_POST) {
 			h_upload_head(r);
 		} else {
@@ -453,14 +462,19 @@ static void route(struct req *r)
 		return;
 	}
 	if (r->nsegs == 3) {
-		if (!method_is(r, M_GET))
+		if (r->m == M_DELETE)
+			collect(r, h_project_delete, 0);
+		else if (!method_is(r, M_GET))
 			not_allowed(r);
 		else
 			collect(r, r->installer ? h_simple_project : h_project_get, 0);
 		return;
 	}
 	if (r->nsegs == 4) {
-		method_is(r, M_GET) ? collect(r, h_version_get, 0) : not_allowed(r);
+		if (r->m == M_DELETE)
+			collect(r, h_project_delete, 0);
+		else
+			method_is(r, M_GET) ? collect(r, h_version_get, 0) : not_allowed(r);
 		return;
 	}
 	resp_abort(r, 404, "not found");
