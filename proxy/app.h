@@ -24,6 +24,9 @@ struct app {
 	_Atomic int64_t serial;         /* last committed serial (-1 empty) */
 	atomic_uint nconns;             /* open connections, all workers */
 	_Atomic uint64_t cache_epoch;   /* bumped when cached pages go stale without a new serial */
+	atomic_bool acl_read_used;      /* some index has (or had, since the start) an acl_read:
+					 * reads are then checked per caller and pages cached
+					 * per caller */
 	int listen_port;                /* the port actually bound */
 };
 

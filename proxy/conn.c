@@ -98,6 +98,11 @@ bool req_alive(const struct req *r)
 	return r->conn != NULL;
 }
 
+const char *req_peer(const struct req *r)
+{
+	return r->conn && r->conn->peer[0] ? r->conn->peer : NULL;
+}
+
 /* Ends the connection's hold on r: the handler's on_close runs once. */
 static void req_detach(struct req *r)
 {

@@ -77,6 +77,8 @@ struct req {
 void req_ref(struct req *r);
 void req_unref(struct req *r);
 bool req_alive(const struct req *r);
+/* The client's address as text, or NULL (valid while r is alive). */
+const char *req_peer(const struct req *r);
 /* Case-insensitive request header; NULL if absent or the client is gone. */
 const char *req_header(const struct req *r, const char *name, size_t *len);
 /* Whether the query string has the parameter `name` (with or without value). */

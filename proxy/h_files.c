@@ -180,6 +180,8 @@ void h_file_get(struct req *r)
 	struct buf rel = BUF_INIT;
 	cJSON *rec = NULL, *meta_of = NULL;
 	const char *fn = r->segs[r->nsegs - 1];
+	if (!web_read_gate(r, r->segs[0], r->segs[1]))
+		return;
 	if (name_check_filename(fn, strlen(fn)) != ERR_OK) {
 		resp_abort(r, 400, "invalid filename '%.100s'", fn);
 		return;

@@ -23,6 +23,7 @@
 #include "proxy/handlers.h"
 #include "proxy/mirror.h"
 #include "proxy/model.h"
+#include "proxy/perm.h"
 #include "proxy/web.h"
 #include "store/store.h"
 
@@ -169,14 +170,14 @@ static cJSON *index_config_build(struct store_txn *t, const char *owner, const c
 	}
 	bool mirror = strcmp(type, "mirror") == 0;
 	cJSON_AddStringToObject(cfg, "type", type);
-	static const char *const stage_keys[] = { "type", "volatile", "bases", "acl_upload", "acl_toxresult_upload",
+	static const char *const stage_keys[] = { "type", "volatile", "bases", "acl_upload", "acl_toxresult_upload", "acl_read",
 						  "mirror_whitelist", "mirror_whitelist_inheritance", "title",
 						  "description", "custom_data", NULL };
 	static const char *const mirror_keys[] = { "type", "volatile", "mirror_url", "mirror_cache_expiry",
 						   "mirror_web_url_fmt", "mirror_use_external_urls",
 						   "mirror_no_project_list", "mirror_ignore_serial_header", "title",
 						   "description", "custom_data", "bases", "acl_upload",
-						   "mirror_whitelist", NULL };
+						   "mirror_whitelist", "acl_read", NULL };
 	const char *const *keys = mirror ? mirror_keys : stage_keys;
 	struct buf unknown = BUF_INIT;
 	const cJSON *e;
@@ -284,6 +285,15 @@ static cJSON *index_config_build(struct store_txn *t, const char *owner, const c
 		if ((v = cJSON_GetObjectItemCaseSensitive(in, "mirror_web_url_fmt")) && cJSON_IsString(v))
 			cJSON_AddStringToObject(cfg, "mirror_web_url_fmt", v->valuestring);
 	}
+	/* acl_read (devpi-like's extension): who may read the index;
+	 * absent means [":ANONYMOUS:"] */
+	if ((v = cJSON_GetObjectItemCaseSensitive(in, "acl_read"))) {
+		cJSON *acl = to_list(v, "acl_read", errs);
+		if (acl) {
+			normalize_acl(acl);
+			cJSON_AddItemToObject(cfg, "acl_read", acl);
+		}
+	}
 	static const char *const free_keys[] = { "title", "description", "custom_data" };
 	for (size_t i = 0; i < 3; i++)
 		if ((v = cJSON_GetObjectItemCaseSensitive(in, free_keys[i])))
@@ -322,7 +332,7 @@ void h_index_put(struct req *r)
 		resp_message(r, 404, "user '%s' does not exist", user);
 		goto out;
 	}
-	if (!web_is_user_or_root(r, user)) {
+	if (!perm_user(r, PERM_INDEX_CREATE, user)) {
 		resp_message(r, 403, "no permission to create index %s/%s", user, index);
 		goto out;
 	}
@@ -350,6 +360,8 @@ void h_index_put(struct req *r)
 	snprintf(ukey, sizeof ukey, "user/%s", user);
 	j->absent_key = xstrdup(key);
 	j->present_key = xstrdup(ukey);
+	if (cJSON_GetObjectItemCaseSensitive(cfg, "acl_read"))
+		atomic_store(&r->app->acl_read_used, true);
 	kvjob_put(j, key, cfg);
 	j->reply = cfg;
 	mirror_mask_config(j->reply);
@@ -386,6 +398,8 @@ void h_index_get(struct req *r)
 	const char *user = r->segs[0], *index = r->segs[1];
 	size_t alen;
 	const char *accept = req_header(r, "accept", &alen);
+	if (!web_read_gate(r, r->segs[0], r->segs[1]))
+		return;
 	if (accept && memmem(accept, alen, "text/html", 9) && !memmem(accept, alen, "application/json", 16)) {
 		resp_abort(r, 404, "no HTML view for %s/%s", user, index);
 		return;
@@ -436,7 +450,7 @@ void h_index_get(struct req *r)
 static bool is_list_key(const char *k)
 {
 	return !strcmp(k, "bases") || !strcmp(k, "acl_upload") || !strcmp(k, "acl_toxresult_upload") ||
-	       !strcmp(k, "mirror_whitelist");
+	       !strcmp(k, "mirror_whitelist") || !strcmp(k, "acl_read");
 }
 
 /* Applies the key=value / key+=value / key-=value / key-= list form
@@ -566,13 +580,13 @@ void h_index_patch(struct req *r)
 		resp_abort(r, 404, "The stage %s could not be found.", stage);
 		goto out;
 	}
-	if (!web_is_user_or_root(r, user)) {
+	if (!perm_index(r, PERM_INDEX_MODIFY, user, old)) {
 		resp_message(r, 403, "no permission to modify index %s", stage);
 		goto out;
 	}
 	const char *type = json_get_str(old, "type");
 	bool mirror = type && !strcmp(type, "mirror");
-	if (mirror && strcmp(r->user, "root") != 0) {
+	if (mirror && !perm_user(r, PERM_USER_MODIFY, "root")) {
 		resp_message(r, 403, "only root may modify mirror indexes");
 		goto out;
 	}
@@ -632,6 +646,8 @@ void h_index_patch(struct req *r)
 	j->expect_key = xstrdup(key);
 	j->expect = old;
 	old = NULL;
+	if (cJSON_GetObjectItemCaseSensitive(cfg, "acl_read"))
+		atomic_store(&r->app->acl_read_used, true);
 	kvjob_put(j, key, cfg);
 	j->reply = cfg;
 	mirror_mask_config(j->reply);

@@ -120,7 +120,7 @@ static bool load_project(struct req *r, struct project_links *pl, char **project
 		xfree(p);
 		return false;
 	}
-	int rc = links_collect(t, stage, p, req_query_has(r, "ignore_bases"), pl);
+	int rc = links_collect(t, stage, p, req_query_has(r, "ignore_bases"), r, pl);
 	struct mirror_outcome mo;
 	if (!rc && mirror_add_links(r, t, pl, p, &mo)) {
 		/* r->handler runs again once the mirror pages are refreshed */
@@ -153,6 +153,8 @@ void h_project_get(struct req *r)
 {
 	struct project_links pl;
 	char *project;
+	if (!web_read_gate(r, r->segs[0], r->segs[1]))
+		return;
 	if (!load_project(r, &pl, &project))
 		return;
 	if (pl.nvers == 0 && !pl.known) {
@@ -175,6 +177,8 @@ void h_version_get(struct req *r)
 	struct project_links pl;
 	char *project;
 	const char *version = r->segs[3];
+	if (!web_read_gate(r, r->segs[0], r->segs[1]))
+		return;
 	if (!load_project(r, &pl, &project))
 		return;
 	for (size_t i = 0; i < pl.nvers; i++) {

@@ -350,6 +350,8 @@ void h_simple_project(struct req *r)
 	struct project_links pl;
 	struct buf b;
 	char stage[200];
+	if (!web_read_gate(r, r->segs[0], r->segs[1]))
+		return;
 	if (!project_ascii(r, raw))
 		return;
 	char *project = name_normalize_dup(raw, strlen(raw));
@@ -380,7 +382,7 @@ void h_simple_project(struct req *r)
 		xfree(project);
 		return;
 	}
-	int rc = links_collect(t, stage, project, false, &pl);
+	int rc = links_collect(t, stage, project, false, r, &pl);
 	if (rc == ERR_NOTFOUND) {
 		resp_abort(r, 404, "The stage %s could not be found.", stage);
 		goto out;
@@ -559,6 +561,8 @@ void h_simple_list(struct req *r)
 	struct list_scan s;
 	struct buf b;
 	bool simple_route = r->nsegs == 3;
+	if (!web_read_gate(r, r->segs[0], r->segs[1]))
+		return;
 	if (simple_route && !r->trailing_slash && f == FMT_HTML && !r->installer) {
 		redirect_to(r, (size_t)-1, NULL, true);
 		return;
@@ -586,6 +590,8 @@ void h_simple_list(struct req *r)
 		goto out;
 	for (size_t i = 0; i < nstages; i++) {
 		char prefix[300];
+		if (i > 0 && !web_stage_readable(r, t, stages[i]))
+			continue;       /* acl_read: an inherited stage it may not see */
 		if (mirror[i]) {
 			bool failed = false;
 			add_mirror_names(r, t, stages[i], &s, &failed);
@@ -683,6 +689,8 @@ void h_simple_refresh(struct req *r)
 	char **stages = NULL;
 	bool *mirror = NULL;
 	size_t nstages = 0;
+	if (!web_read_gate(r, r->segs[0], r->segs[1]))
+		return;
 	if (!project_ascii(r, raw))
 		return;
 	char *project = name_normalize_dup(raw, strlen(raw));

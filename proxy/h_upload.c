@@ -31,6 +31,7 @@
 #include "proxy/handlers.h"
 #include "proxy/model.h"
 #include "proxy/multipart.h"
+#include "proxy/perm.h"
 #include "proxy/pkginfo.h"
 #include "proxy/release.h"
 #include "proxy/web.h"
@@ -610,7 +611,7 @@ void h_upload_head(struct req *r)
 		resp_reason(r, 404, "cannot submit to mirror index");
 		goto out;
 	}
-	if (!web_acl_allows(r, cJSON_GetObjectItemCaseSensitive(cfg, "acl_upload"))) {
+	if (!perm_index(r, PERM_UPLOAD, user, cfg)) {
 		if (!r->user) {
 			web_challenge(r);
 			resp_reason(r, 401, "unauthorized: please authenticate to upload");

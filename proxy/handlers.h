@@ -40,6 +40,9 @@ void h_file_get(struct req *r);          /* GET/HEAD /<user>/<index>/+f/<relpath
 void h_project_get(struct req *r);       /* GET /<user>/<index>/<project> (JSON) */
 void h_version_get(struct req *r);       /* GET /<user>/<index>/<project>/<version> (JSON) */
 
+/* h_authcheck.c */
+void h_authcheck(struct req *r);         /* GET /+authcheck (nginx auth_request) */
+
 /* h_delete.c */
 void h_user_delete(struct req *r);       /* DELETE /<user> */
 void h_index_delete(struct req *r);      /* DELETE /<user>/<index> */

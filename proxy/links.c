@@ -18,7 +18,10 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "inherit/sro.h"
+#include "proxy/app.h"
+#include "proxy/conn.h"
 #include "proxy/model.h"
+#include "proxy/perm.h"
 #include "store/store.h"
 
 struct scan_ctx {
@@ -95,7 +98,7 @@ static cJSON *whitelist_merge(cJSON *acc, const cJSON *wl, bool union_mode)
 }
 
 int links_collect(struct store_txn *t, const char *stage, const char *project, bool only_stage,
-		  struct project_links *pl)
+		  const struct req *reader, struct project_links *pl)
 {
 	int rc;
 	cJSON *acc = NULL;
@@ -132,6 +135,14 @@ int links_collect(struct store_txn *t, const char *stage, const char *project, b
 			const char *mode = json_get_str(cfg, "mirror_whitelist_inheritance");
 			union_mode = !mode || strcmp(mode, "union") == 0;
 		}
+		const char *slash = strchr(pl->stages[i], '/');
+		char owner[300];
+		snprintf(owner, sizeof owner, "%.*s", slash ? (int)(slash - pl->stages[i]) : 0, pl->stages[i]);
+		bool readable = !reader || !atomic_load(&reader->app->acl_read_used) || perm_can_read(reader, owner, cfg);
+		if (pl->mirror[i] && !readable) {
+			cJSON_Delete(cfg);
+			continue;
+		}
 		if (pl->mirror[i]) {
 			if (private_hit && !whitelisted) {
 				pl->blocked_mirror = pl->stages[i];
@@ -150,6 +161,14 @@ int links_collect(struct store_txn *t, const char *stage, const char *project, b
 		bool has = false;
 		snprintf(key, sizeof key, "proj/%s/%s", pl->stages[i], project);
 		cJSON *p = model_get(t, key);
+		if (p && !readable) {
+			has = true;     /* shadows mirrors, shows nothing */
+			cJSON_Delete(p);
+			p = NULL;
+			if (!(in_list(acc, "*") || in_list(acc, project)))
+				private_hit = true;
+			continue;
+		}
 		if (p) {
 			has = true;
 			pl->known = true;

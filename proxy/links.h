@@ -18,6 +18,7 @@
 #include "common/strset.h"
 
 struct cJSON;
+struct req;
 struct store_txn;
 
 struct link {
@@ -63,9 +64,11 @@ struct project_links {
 /* Collects the private part of project (normalized name) as seen from
  * stage, and lists the mirrors that may contribute.  ERR_NOTFOUND if
  * stage does not exist.  If only_stage, the SRO is just stage itself
- * (?ignore_bases). */
+ * (?ignore_bases).  With a reader, stages it may not read (acl_read) give
+ * no links, though a private one still blocks the mirrors its project
+ * would shadow (whitelist), exactly as if the reader could see it. */
 int links_collect(struct store_txn *t, const char *stage, const char *project, bool only_stage,
-		  struct project_links *out);
+		  const struct req *reader, struct project_links *out);
 /* Adds a mirror stage's cached page (record from mirror_page_get) after
  * the stages already added.  offline: only files stored locally. */
 void links_add_mirror(struct store_txn *t, struct project_links *pl, const char *stage, const struct cJSON *rec,

@@ -69,6 +69,24 @@ int model_is_initialized(struct store *st, bool *yes)
 	return ERR_OK;
 }
 
+static int has_acl_read(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	cJSON *cfg = cJSON_ParseWithLength(val, vlen);
+	bool yes = cfg && cJSON_GetObjectItemCaseSensitive(cfg, "acl_read");
+	cJSON_Delete(cfg);
+	return yes ? 1 : 0;
+}
+
+bool model_any_acl_read(struct store *st)
+{
+	struct store_txn *t = NULL;
+	if (store_read_begin(st, &t) != ERR_OK)
+		return true;    /* unknown: check every read */
+	int rc = store_scan(t, "index/", has_acl_read, NULL);
+	store_abort(t);
+	return rc != 0;
+}
+
 int model_load_node(struct store *st, char uuid[33], uint8_t secret[32], _Atomic int64_t *serial)
 {
 	struct store_txn *t = NULL;

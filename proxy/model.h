@@ -35,6 +35,8 @@ int model_load_node(struct store *st, char uuid[33], uint8_t secret[32], _Atomic
  * cfg->root_passwd is NULL. */
 int model_init(struct store *st, const struct config *cfg);
 int model_is_initialized(struct store *st, bool *yes);
+/* Whether some index config has an acl_read (true when unsure). */
+bool model_any_acl_read(struct store *st);
 
 /* The JSON record at key, parsed; NULL if absent or unparsable. */
 struct cJSON *model_get(struct store_txn *t, const char *key);

@@ -239,8 +239,10 @@ bool rcache_key(const struct req *r, const char *kind, const char *stage, const 
 		return false;   /* absolute links depend on headers: not cached */
 	/* relative links depend on the request path's shape: its segment count
 	 * and trailing slash; the human/installer split changes the page */
-	int len = snprintf(key->s, sizeof key->s, "%s|%s|%s|%d|%d|%zu|%d", kind, stage, project ? project : "", fmt,
-			   r->installer, r->nsegs, r->trailing_slash);
+	/* with acl_read in use, what a page shows depends on the caller */
+	const char *who = atomic_load(&r->app->acl_read_used) ? (r->user ? r->user : "-") : "";
+	int len = snprintf(key->s, sizeof key->s, "%s|%s|%s|%d|%d|%zu|%d|%s", kind, stage, project ? project : "", fmt,
+			   r->installer, r->nsegs, r->trailing_slash, who);
 	if (len < 0 || (size_t)len >= sizeof key->s)
 		return false;
 	key->len = (size_t)len;

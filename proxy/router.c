@@ -28,6 +28,7 @@
 #include "proxy/handlers.h"
 #include "proxy/http1.h"
 #include "proxy/model.h"
+#include "proxy/throttle.h"
 #include "store/store.h"
 
 #define BODY_JSON_MAX (1024 * 1024)
@@ -175,6 +176,7 @@ static void pwcache_store(const uint8_t key[SHA256_LEN], const uint8_t sum[SHA25
 struct pwcheck {
 	struct app *app;
 	char *user;
+	char *addr;                     /* the client's, for throttle.c */
 	char *pw;
 	char *pwhash;                   /* NULL: no such user */
 	uint8_t key[SHA256_LEN];
@@ -187,6 +189,7 @@ struct pwcheck {
 static void pwcheck_free(struct pwcheck *pc)
 {
 	xfree(pc->user);
+	xfree(pc->addr);
 	if (pc->pw) {
 		memset(pc->pw, 0, strlen(pc->pw));
 		xfree(pc->pw);
@@ -206,6 +209,8 @@ static void pwcheck_work(void *arg)
 static void pwcheck_done(struct req *r, void *arg)
 {
 	struct pwcheck *pc = arg;
+	if (pc->rc != ERR_OK)
+		throttle_fail(pc->user, pc->addr, time(NULL));
 	pc->then(r, pc->user, pc->rc == ERR_OK, pc->arg);
 	pwcheck_free(pc);
 }
@@ -217,7 +222,17 @@ void router_check_password(struct req *r, const char *user, const char *pw,
 	struct store_txn *t = NULL;
 	char key[600];
 	struct pwcheck *pc = xcalloc(1, sizeof *pc);
+	int retry = 0;
+	const char *addr = req_peer(r);
+	if (throttle_blocked(user, addr, a->cfg->login_fail_limit, time(NULL), &retry)) {
+		xfree(pc);
+		resp_headerf(r, "Retry-After", "%d", retry);
+		resp_message(r, 429, "too many failed logins for '%s' or from this address; retry in %d seconds",
+			     user, retry);
+		return;
+	}
 	pc->app = a;
+	pc->addr = addr ? xstrdup(addr) : NULL;
 	pc->user = xstrdup(user);
 	pc->pw = xstrdup(pw);
 	pc->then = then;
@@ -232,6 +247,7 @@ void router_check_password(struct req *r, const char *user, const char *pw,
 		cJSON_Delete(u);
 	}
 	if (!pc->pwhash) {
+		throttle_fail(user, pc->addr, time(NULL));
 		then(r, user, false, arg);
 		pwcheck_free(pc);
 		return;
@@ -325,6 +341,8 @@ static bool is_installer(const struct req *r)
 static void collect(struct req *r, void (*fn)(struct req *), size_t max)
 {
 	r->body_limit = max;
+	if (r->body.max < max)
+		r->body.max = max;      /* conn.c starts every body buffer at 64 KiB */
 	r->handler = fn;
 }
 
@@ -362,6 +380,8 @@ static void route_plus(struct req *r)
 		collect(r, h_api, 0);
 	} else if (strcmp(s, "+status") == 0) {
 		method_is(r, M_GET) ? collect(r, h_status, 0) : not_allowed(r);
+	} else if (strcmp(s, "+authcheck") == 0) {
+		method_is(r, M_GET) ? collect(r, h_authcheck, 0) : not_allowed(r);
 	} else if (strcmp(s, "+health") == 0) {
 		method_is(r, M_GET) ? collect(r, h_health, 0) : not_allowed(r);
 	} else if (strcmp(s, "+login") == 0) {

@@ -139,6 +139,7 @@ int server_run(const struct config *cfg, struct store *st)
 		log_err("cannot read node identity from the store: %s", err_str(rc));
 		return rc;
 	}
+	atomic_store(&a.acl_read_used, model_any_acl_read(st));
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	rc = store_writer_start(st);

@@ -14,6 +14,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "proxy/app.h"
+#include "proxy/perm.h"
 #include "proxy/conn.h"
 #include "proxy/model.h"
 #include "proxy/wjob.h"
@@ -76,28 +77,6 @@ cJSON *web_get_index(struct store_txn *t, const char *user, const char *index)
 	char key[600];
 	snprintf(key, sizeof key, "index/%s/%s", user, index);
 	return model_get(t, key);
-}
-
-bool web_acl_allows(const struct req *r, const cJSON *list)
-{
-	const cJSON *e;
-	cJSON_ArrayForEach(e, list) {
-		if (!cJSON_IsString(e))
-			continue;
-		const char *p = e->valuestring;
-		if (strcasecmp(p, ":ANONYMOUS:") == 0)
-			return true;
-		if (r->user && strcasecmp(p, ":AUTHENTICATED:") == 0)
-			return true;
-		if (r->user && strcmp(p, r->user) == 0)
-			return true;
-	}
-	return false;
-}
-
-bool web_is_user_or_root(const struct req *r, const char *user)
-{
-	return r->user && (strcmp(r->user, "root") == 0 || strcmp(r->user, user) == 0);
 }
 
 void web_challenge(struct req *r)
@@ -256,4 +235,34 @@ void web_add_href(struct req *r, struct buf *b, const char *target)
 	for (size_t i = common; i < ndir; i++)
 		buf_adds(b, "../");
 	add_path(b, s);
+}
+
+bool web_read_gate(struct req *r, const char *user, const char *index)
+{
+	if (!atomic_load(&r->app->acl_read_used))
+		return true;
+	struct store_txn *t = NULL;
+	if (store_read_begin(r->app->store, &t) != ERR_OK)
+		return true;    /* the handler meets the store error itself */
+	cJSON *cfg = web_get_index(t, user, index);
+	store_abort(t);
+	bool ok = !cfg || perm_can_read(r, user, cfg);
+	cJSON_Delete(cfg);
+	if (!ok)
+		perm_refuse(r, true, "no permission to read this index");
+	return ok;
+}
+
+bool web_stage_readable(const struct req *r, struct store_txn *t, const char *stage)
+{
+	if (!atomic_load(&r->app->acl_read_used))
+		return true;
+	char key[700], owner[300];
+	const char *slash = strchr(stage, '/');
+	snprintf(owner, sizeof owner, "%.*s", slash ? (int)(slash - stage) : 0, stage);
+	snprintf(key, sizeof key, "index/%s", stage);
+	cJSON *cfg = model_get(t, key);
+	bool ok = !cfg || perm_can_read(r, owner, cfg);
+	cJSON_Delete(cfg);
+	return ok;
 }

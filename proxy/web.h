@@ -22,11 +22,15 @@ struct store_txn *web_read_begin(struct req *r);
 /* A parsed user / index config record; NULL if absent.  Caller frees. */
 struct cJSON *web_get_user(struct store_txn *t, const char *user);
 struct cJSON *web_get_index(struct store_txn *t, const char *user, const char *index);
-/* Whether r's caller is among the principals of an ACL list (user names,
- * :ANONYMOUS:, :AUTHENTICATED:). */
-bool web_acl_allows(const struct req *r, const struct cJSON *list);
-/* root or the user itself. */
-bool web_is_user_or_root(const struct req *r, const char *user);
+/* Whether r may read the stage user/index (acl_read, perm.h).  Cheap
+ * when no index uses acl_read.  If not, answers 401 with a Basic challenge
+ * to an anonymous caller (so pip retries with credentials) or 403, and
+ * returns false.  A stage that does not exist passes (the handler says
+ * 404). */
+bool web_read_gate(struct req *r, const char *user, const char *index);
+/* Whether r may read stage "user/index" (read through t); true when no
+ * index uses acl_read. */
+bool web_stage_readable(const struct req *r, struct store_txn *t, const char *stage);
 /* Sets a 401 challenge (WWW-Authenticate) header on r. */
 void web_challenge(struct req *r);
 
