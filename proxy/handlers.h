@@ -40,6 +40,9 @@ void h_file_get(struct req *r);          /* GET/HEAD /<user>/<index>/+f/<relpath
 void h_project_get(struct req *r);       /* GET /<user>/<index>/<project> (JSON) */
 void h_version_get(struct req *r);       /* GET /<user>/<index>/<project>/<version> (JSON) */
 
+/* h_yank.c */
+void h_version_patch(struct req *r);     /* PATCH /<user>/<index>/<project>/<version> (yank) */
+
 /* h_authcheck.c */
 void h_authcheck(struct req *r);         /* GET /+authcheck (nginx auth_request) */
 

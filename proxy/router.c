@@ -493,6 +493,8 @@ static void route(struct req *r)
 	if (r->nsegs == 4) {
 		if (r->m == M_DELETE)
 			collect(r, h_project_delete, 0);
+		else if (r->m == M_PATCH)
+			collect(r, h_version_patch, BODY_JSON_MAX);
 		else
 			method_is(r, M_GET) ? collect(r, h_version_get, 0) : not_allowed(r);
 		return;
