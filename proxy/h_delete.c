@@ -97,17 +97,6 @@ static int del_prefix(struct store_txn *t, const char *prefix)
 	return rc;
 }
 
-static int tombstone(struct store_txn *t, const char *relpath)
-{
-	char key[KEY_MAX];
-	snprintf(key, sizeof key, "file/%s", relpath);
-	cJSON *tomb = cJSON_CreateObject();
-	cJSON_AddBoolToObject(tomb, "deleted", 1);
-	int rc = model_put(t, key, tomb);
-	cJSON_Delete(tomb);
-	return rc;
-}
-
 static bool index_is_volatile(const cJSON *cfg)
 {
 	return !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cfg, "volatile"));
@@ -156,7 +145,7 @@ static int del_private_version(struct store_txn *t, const char *stage, const cha
 	const cJSON *l;
 	cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(ver, "+links")) {
 		const char *rel = json_get_str(l, "relpath");
-		if (rel && (rc = tombstone(t, rel)))
+		if (rel && (rc = model_file_tombstone(t, rel)))
 			break;
 	}
 	cJSON_Delete(ver);
@@ -385,7 +374,7 @@ static int run_file(struct store_txn *t, struct del_job *j, const cJSON *cfg)
 			if (link_goes_with(l, j->relpath)) {
 				const char *rel = json_get_str(l, "relpath");
 				if (rel && strcmp(rel, j->relpath) != 0)
-					rc = tombstone(t, rel);
+					rc = model_file_tombstone(t, rel);
 				cJSON_DeleteItemFromArray(links, i);
 			} else {
 				i++;
@@ -407,7 +396,7 @@ static int run_file(struct store_txn *t, struct del_job *j, const cJSON *cfg)
 		}
 	}
 	if (!rc)
-		rc = tombstone(t, j->relpath);
+		rc = model_file_tombstone(t, j->relpath);
 	if (!rc)
 		ANSWER(j, 200, "package '%s' deleted", j->relpath);
 	xfree(project);

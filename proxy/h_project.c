@@ -37,6 +37,12 @@ static cJSON *version_view(const cJSON *rec, const char *base)
 			cJSON_AddStringToObject(o, "href", href);
 			xfree(href);
 		}
+		const char *for_rel = json_get_str(l, "for_relpath");
+		if (for_rel) {
+			char *for_href = xasprintf("%s/%s", base, for_rel);
+			cJSON_AddStringToObject(o, "for_href", for_href);
+			xfree(for_href);
+		}
 		static const char *const copy[] = { "hash_spec", "hashes", "log" };
 		for (size_t i = 0; i < 3; i++) {
 			const cJSON *x = cJSON_GetObjectItemCaseSensitive(l, copy[i]);

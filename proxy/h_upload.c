@@ -1,6 +1,7 @@
 /* h_upload.c — the legacy upload protocol used by twine, uv and
- * devpi-client (API.md 6.6): `file_upload`, `submit` (register) and the
- * checks in devpi's order with devpi's messages as reason phrases.
+ * devpi-client (API.md 6.6): `file_upload`, `doc_upload`, `submit`
+ * (register) and the checks in devpi's order with devpi's messages as
+ * reason phrases.
  *
  * The request body is parsed by the streaming multipart parser.  Small form
  * fields are collected (bounded); the `content` part is hashed and cut into
@@ -64,6 +65,8 @@ struct upload {
 	uint64_t size;
 	struct sha256_ctx sha;
 	uint8_t file_sha[SHA256_LEN];
+	uint8_t magic[4];                /* the content's first bytes (doc zips must be zips) */
+	size_t magic_len;
 	char *chunk;
 	size_t chunk_len;
 	int inflight;
@@ -225,6 +228,8 @@ static int part_data(void *arg, const char *p, size_t n)
 	}
 	sha256_update(&u->sha, p, n);
 	u->size += n;
+	for (size_t i = 0; i < n && u->magic_len < sizeof u->magic; i++)
+		u->magic[u->magic_len++] = (uint8_t)p[i];
 	while (n) {
 		if (!u->chunk)
 			u->chunk = xmalloc(STORE_CHUNK_SIZE);
@@ -362,7 +367,9 @@ static void finish_done(struct req *r, void *arg, int rc, int64_t serial)
 	if (rc == ERR_OK)
 		u->blob_done = true;
 	if (rc == ERR_CONFLICT) {
-		upload_fail(u, 409, "%s already exists in non-volatile index", u->filename);
+		upload_fail(u, 409, "%s already exists in non-volatile index", w->filename ? w->filename : u->filename);
+	} else if (rc == ERR_INVAL && w->no_version) {
+		upload_fail(u, 400, "doczip has no version and '%s' has no releases to derive one from", w->name);
 	} else if (rc == ERR_NOTFOUND) {
 		upload_fail(u, 404, "The stage %s/%s could not be found.", u->user, u->index);
 	} else if (rc == ERR_MAPFULL) {
@@ -412,6 +419,33 @@ static void upload_register(struct upload *u)
 	struct release_write *w = release_write_new(u->user, u->index, name, version);
 	w->form = cJSON_Duplicate(u->form, 1);
 	w->register_only = true;
+	w->ctx = u;
+	u->st = UP_FINISHING;
+	u->refs++;
+	wjob_submit(u->r, release_write_run, w, finish_done);
+}
+
+/* :action=doc_upload: name, optional version, content = a zip.  The job
+ * derives a missing version and stores <project>-<version>.doc.zip. */
+static void upload_doc(struct upload *u)
+{
+	const char *name = form_str(u, "name"), *version = form_str(u, "version");
+	if (version && !*version)
+		version = NULL;
+	if (!check_name_version(u, name, version))
+		return;
+	/* a zip starts with a local file header, or is empty (end record) */
+	if (u->magic_len < 4 || (memcmp(u->magic, "PK\x03\x04", 4) != 0 && memcmp(u->magic, "PK\x05\x06", 4) != 0)) {
+		upload_fail(u, 400, "doc upload '%.200s' is not a zip file", u->filename);
+		return;
+	}
+	struct release_write *w = release_write_new(u->user, u->index, name, version ? version : "");
+	w->doczip = true;
+	w->blob_id = u->blob_id;
+	w->nchunks = u->nchunks;
+	w->size = u->size;
+	memcpy(w->sha256, u->file_sha, sizeof w->sha256);
+	w->user_name = xstrdup(u->r->user ? u->r->user : "");
 	w->ctx = u;
 	u->st = UP_FINISHING;
 	u->refs++;
@@ -576,7 +610,8 @@ static void upload_advance(struct upload *u)
 		upload_register(u);
 		return;
 	}
-	if (strcmp(action, "file_upload") != 0) {
+	bool doc = strcmp(action, "doc_upload") == 0;
+	if (!doc && strcmp(action, "file_upload") != 0) {
 		upload_fail(u, 400, "action '%.100s' not supported", action);
 		return;
 	}
@@ -589,7 +624,10 @@ static void upload_advance(struct upload *u)
 		return;
 	}
 	sha256_final(&u->sha, u->file_sha);
-	upload_file(u);
+	if (doc)
+		upload_doc(u);
+	else
+		upload_file(u);
 }
 
 void h_upload_head(struct req *r)

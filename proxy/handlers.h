@@ -28,6 +28,9 @@ void h_index_patch(struct req *r);       /* PATCH /<user>/<index> */
 /* h_upload.c */
 void h_upload_head(struct req *r);       /* POST /<user>/<index>/ multipart */
 
+/* h_push.c */
+void h_push(struct req *r);              /* POST (JSON) or PUSH /<user>/<index> */
+
 /* h_simple.c */
 void h_simple_list(struct req *r);       /* +simple/ project list (HTML / PEP 691) */
 void h_simple_project(struct req *r);    /* +simple/<project>/ (project in segs[3]) */
@@ -35,6 +38,9 @@ void h_simple_refresh(struct req *r);    /* POST +simple/<project>/refresh */
 
 /* h_files.c */
 void h_file_get(struct req *r);          /* GET/HEAD /<user>/<index>/+f/<relpath> */
+
+/* h_toxresult.c */
+void h_toxresult_post(struct req *r);    /* POST /<user>/<index>/+f/<release relpath> (JSON) */
 
 /* h_project.c */
 void h_project_get(struct req *r);       /* GET /<user>/<index>/<project> (JSON) */

@@ -242,3 +242,14 @@ int model_sro(struct store_txn *t, const char *stage, char ***names, bool **mirr
 	xfree(c.bases);
 	return rc;
 }
+
+int model_file_tombstone(struct store_txn *t, const char *relpath)
+{
+	char key[1100];
+	snprintf(key, sizeof key, "file/%s", relpath);
+	cJSON *tomb = cJSON_CreateObject();
+	cJSON_AddBoolToObject(tomb, "deleted", 1);
+	int rc = model_put(t, key, tomb);
+	cJSON_Delete(tomb);
+	return rc;
+}

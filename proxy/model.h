@@ -40,6 +40,9 @@ bool model_any_acl_read(struct store *st);
 
 /* The JSON record at key, parsed; NULL if absent or unparsable. */
 struct cJSON *model_get(struct store_txn *t, const char *key);
+/* Replaces the file record of relpath by a tombstone {"deleted": true}:
+ * its URL answers 410 from then on. */
+int model_file_tombstone(struct store_txn *t, const char *relpath);
 /* Serializes v compactly and stores it at key. */
 int model_put(struct store_txn *t, const char *key, const struct cJSON *v);
 

@@ -3,7 +3,11 @@
  * Runs on the writer thread inside the job's nested transaction, so the
  * checks (index still there, non-volatile overwrite rule) and the writes
  * are atomic: either the blob, the file record, the version record and the
- * project record all appear in one serial, or nothing does.
+ * project record all appear in one serial, or nothing does.  A doc zip
+ * (API.md 6.6 doc_upload) is one more kind of file of a version, with the
+ * same overwrite rules, so the same job stores it: only the metadata
+ * (kept, or a minimal {name, version}), the filename and the link's rel
+ * differ.
  */
 #include "proxy/release.h"
 
@@ -16,6 +20,7 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "common/util.h"
+#include "inherit/version.h"
 #include "inherit/name.h"
 #include "proxy/model.h"
 #include "store/store.h"
@@ -118,18 +123,24 @@ static cJSON *build_meta(const struct release_write *w, const cJSON *existing)
 	return meta;
 }
 
-static cJSON *find_link(cJSON *links, const char *filename)
+static bool link_is(const cJSON *l, const char *rel)
+{
+	const char *kind = json_get_str(l, "rel");
+	return strcmp(kind ? kind : "releasefile", rel ? rel : "releasefile") == 0;
+}
+
+cJSON *release_find_link(cJSON *links, const char *rel, const char *filename)
 {
 	cJSON *l;
 	cJSON_ArrayForEach(l, links) {
 		const char *fn = json_get_str(l, "filename");
-		if (fn && strcmp(fn, filename) == 0)
+		if (fn && strcmp(fn, filename) == 0 && link_is(l, rel))
 			return l;
 	}
 	return NULL;
 }
 
-static cJSON *log_entry(const char *what, const char *who, const char *dst)
+cJSON *release_log_entry(const char *what, const char *who, const char *dst)
 {
 	cJSON *e = cJSON_CreateObject();
 	cJSON_AddStringToObject(e, "what", what);
@@ -143,11 +154,82 @@ static cJSON *log_entry(const char *what, const char *who, const char *dst)
 	return e;
 }
 
+cJSON *release_file_record(const char *relpath, const char *sha_hex, uint64_t size, const char *project,
+			   const char *version, time_t now)
+{
+	char lm[32], iso[32], spec[80];
+	time_rfc1123(now, lm);
+	time_iso8601(now, iso);
+	snprintf(spec, sizeof spec, "sha256=%s", sha_hex);
+	cJSON *f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "relpath", relpath);
+	cJSON_AddStringToObject(f, "hash_spec", spec);
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(f, "hashes"), "sha256", sha_hex);
+	cJSON_AddStringToObject(f, "last_modified", lm);
+	cJSON_AddStringToObject(f, "project", project);
+	cJSON_AddStringToObject(f, "version", version);
+	cJSON_AddNumberToObject(f, "size", (double)size);
+	cJSON_AddStringToObject(f, "upload_time", iso);
+	return f;
+}
+
+cJSON *release_link_new(const char *rel, const char *filename, const char *relpath, const char *sha_hex,
+			uint64_t size, time_t now)
+{
+	char iso[32], spec[80];
+	time_iso8601(now, iso);
+	snprintf(spec, sizeof spec, "sha256=%s", sha_hex);
+	cJSON *l = cJSON_CreateObject();
+	cJSON_AddStringToObject(l, "rel", rel);
+	cJSON_AddStringToObject(l, "filename", filename);
+	cJSON_AddStringToObject(l, "relpath", relpath);
+	cJSON_AddStringToObject(l, "hash_spec", spec);
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(l, "hashes"), "sha256", sha_hex);
+	cJSON_AddNumberToObject(l, "size", (double)size);
+	cJSON_AddStringToObject(l, "upload_time", iso);
+	return l;
+}
+
+struct latest_ctx {
+	size_t prefix_len;
+	char *best;
+};
+
+static int latest_scan(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	struct latest_ctx *c = arg;
+	(void)val;
+	(void)vlen;
+	if (klen <= c->prefix_len)
+		return 0;
+	const char *v = key + c->prefix_len;
+	if (!c->best || version_cmp_total(v, c->best) > 0) {
+		xfree(c->best);
+		c->best = xstrdup(v);
+	}
+	return 0;
+}
+
+int release_latest_version(struct store_txn *t, const char *stage, const char *project, char **out)
+{
+	char prefix[700];
+	int n = snprintf(prefix, sizeof prefix, "ver/%s/%s/", stage, project);
+	struct latest_ctx c = { (size_t)n, NULL };
+	int rc = store_scan(t, prefix, latest_scan, &c);
+	if (rc) {
+		xfree(c.best);
+		c.best = NULL;
+	}
+	*out = c.best;
+	return rc;
+}
+
 int release_write_run(struct store_txn *t, void *arg)
 {
 	struct release_write *w = arg;
 	char key[700], vkey[700], stage[200];
 	cJSON *cfg = NULL, *existing = NULL, *meta = NULL, *fileRec = NULL, *link = NULL;
+	const char *rel = w->doczip ? "doczip" : "releasefile";
 	int rc;
 
 	snprintf(stage, sizeof stage, "%s/%s", w->user, w->index);
@@ -158,10 +240,34 @@ int release_write_run(struct store_txn *t, void *arg)
 		goto fail;
 	}
 	bool is_volatile = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cfg, "volatile"));
+	if (w->doczip && !*w->version) {
+		char *latest = NULL;
+		if ((rc = release_latest_version(t, stage, w->project, &latest)))
+			goto fail;
+		if (!latest) {
+			w->no_version = true;
+			rc = ERR_INVAL;
+			goto fail;
+		}
+		xfree(w->version);
+		w->version = latest;
+	}
+	if (w->doczip) {
+		xfree(w->filename);
+		w->filename = xasprintf("%s-%s.doc.zip", w->project, w->version);
+	}
 	snprintf(vkey, sizeof vkey, "ver/%s/%s/%s", stage, w->project, w->version);
 	existing = model_get(t, vkey);
-	meta = build_meta(w, existing);
 	cJSON *links = existing ? cJSON_DetachItemFromObjectCaseSensitive(existing, "+links") : NULL;
+	if (w->doczip && existing) {
+		meta = cJSON_Duplicate(existing, 1);     /* a doc upload leaves the metadata alone */
+	} else if (w->doczip) {
+		meta = cJSON_CreateObject();
+		cJSON_AddStringToObject(meta, "name", w->name);
+		cJSON_AddStringToObject(meta, "version", w->version);
+	} else {
+		meta = build_meta(w, existing);
+	}
 	if (!links)
 		links = cJSON_CreateArray();
 	cJSON_AddItemToObject(meta, "+links", links);
@@ -170,7 +276,7 @@ int release_write_run(struct store_txn *t, void *arg)
 		char hex[SHA256_HEX_LEN + 1], relpath[600];
 		hex_encode(w->sha256, 32, hex);
 		snprintf(relpath, sizeof relpath, "%s/+f/%.3s/%.13s/%s", stage, hex, hex + 3, w->filename);
-		cJSON *old = find_link(links, w->filename);
+		cJSON *old = release_find_link(links, rel, w->filename);
 		cJSON *oldlog = NULL;
 		int overwrites = 0;
 		if (old) {
@@ -186,16 +292,8 @@ int release_write_run(struct store_txn *t, void *arg)
 				goto fail;
 			}
 			const char *oldrel = json_get_str(old, "relpath");
-			if (oldrel && strcmp(oldrel, relpath) != 0) {
-				char fkey[700];
-				snprintf(fkey, sizeof fkey, "file/%s", oldrel);
-				cJSON *tomb = cJSON_CreateObject();
-				cJSON_AddBoolToObject(tomb, "deleted", 1);
-				rc = model_put(t, fkey, tomb);
-				cJSON_Delete(tomb);
-				if (rc)
-					goto fail;
-			}
+			if (oldrel && strcmp(oldrel, relpath) != 0 && (rc = model_file_tombstone(t, oldrel)))
+				goto fail;
 			oldlog = cJSON_DetachItemFromObjectCaseSensitive(old, "log");
 			const cJSON *e;
 			cJSON_ArrayForEach(e, oldlog) {
@@ -204,17 +302,13 @@ int release_write_run(struct store_txn *t, void *arg)
 				if (what && strcmp(what, "overwrite") == 0 && cJSON_IsNumber(cnt) && cnt->valueint > overwrites)
 					overwrites = cnt->valueint;
 			}
-			cJSON *idx = links->child;
-			int i = 0;
-			while (idx && idx != old) {
-				idx = idx->next;
-				i++;
-			}
-			cJSON_DeleteItemFromArray(links, i);
+			cJSON_Delete(cJSON_DetachItemViaPointer(links, old));
 		}
 		rc = store_blob_finish(t, w->blob_id, w->sha256, w->size, w->nchunks);
-		if (rc)
+		if (rc) {
+			cJSON_Delete(oldlog);
 			goto fail;
+		}
 		char core_hex[SHA256_HEX_LEN + 1] = "";
 		if (w->core_metadata) {
 			uint8_t csum[32];
@@ -223,23 +317,13 @@ int release_write_run(struct store_txn *t, void *arg)
 			rc = store_chunk_put(t, w->core_blob_id, 0, w->core_metadata, w->core_metadata_len);
 			if (!rc)
 				rc = store_blob_finish(t, w->core_blob_id, csum, w->core_metadata_len, 1);
-			if (rc)
+			if (rc) {
+				cJSON_Delete(oldlog);
 				goto fail;
+			}
 		}
 		time_t now = time(NULL);
-		char lm[32], iso[32], spec[80];
-		time_rfc1123(now, lm);
-		time_iso8601(now, iso);
-		snprintf(spec, sizeof spec, "sha256=%s", hex);
-		link = cJSON_CreateObject();
-		cJSON_AddStringToObject(link, "rel", "releasefile");
-		cJSON_AddStringToObject(link, "filename", w->filename);
-		cJSON_AddStringToObject(link, "relpath", relpath);
-		cJSON_AddStringToObject(link, "hash_spec", spec);
-		cJSON *hashes = cJSON_AddObjectToObject(link, "hashes");
-		cJSON_AddStringToObject(hashes, "sha256", hex);
-		cJSON_AddNumberToObject(link, "size", (double)w->size);
-		cJSON_AddStringToObject(link, "upload_time", iso);
+		link = release_link_new(rel, w->filename, relpath, hex, w->size, now);
 		if (*core_hex)
 			cJSON_AddStringToObject(link, "core_metadata_sha256", core_hex);
 		cJSON *log = oldlog ? oldlog : cJSON_CreateArray();
@@ -251,19 +335,11 @@ int release_write_run(struct store_txn *t, void *arg)
 			cJSON_AddNumberToObject(ow, "count", overwrites + 1);
 			cJSON_AddItemToArray(log, ow);
 		}
-		cJSON_AddItemToArray(log, log_entry("upload", w->user_name, stage));
+		cJSON_AddItemToArray(log, release_log_entry("upload", w->user_name, stage));
 		cJSON_AddItemToObject(link, "log", log);
 		cJSON_AddItemToArray(links, link);
 
-		fileRec = cJSON_CreateObject();
-		cJSON_AddStringToObject(fileRec, "relpath", relpath);
-		cJSON_AddStringToObject(fileRec, "hash_spec", spec);
-		cJSON_AddItemToObject(fileRec, "hashes", cJSON_Duplicate(hashes, 1));
-		cJSON_AddStringToObject(fileRec, "last_modified", lm);
-		cJSON_AddStringToObject(fileRec, "project", w->project);
-		cJSON_AddStringToObject(fileRec, "version", w->version);
-		cJSON_AddNumberToObject(fileRec, "size", (double)w->size);
-		cJSON_AddStringToObject(fileRec, "upload_time", iso);
+		fileRec = release_file_record(relpath, hex, w->size, w->project, w->version, now);
 		if (*core_hex)
 			cJSON_AddStringToObject(fileRec, "core_metadata_sha256", core_hex);
 		snprintf(key, sizeof key, "file/%s", relpath);

@@ -408,6 +408,8 @@ static void route_index_plus(struct req *r)
 	} else if ((strcmp(s, "+f") == 0 || strcmp(s, "+e") == 0) && r->nsegs >= 4) {
 		if (r->m == M_DELETE)
 			collect(r, h_file_delete, 0);
+		else if (r->m == M_POST && strcmp(s, "+f") == 0)
+			collect(r, h_toxresult_post, BODY_JSON_MAX);
 		else
 			method_is(r, M_GET) ? collect(r, h_file_get, 0) : not_allowed(r);
 	} else {
@@ -470,8 +472,16 @@ static void route(struct req *r)
 			collect(r, h_index_patch, BODY_JSON_MAX);
 		} else if (r->m == M_DELETE) {
 			collect(r, h_index_delete, 0);
-		} else if (r->m == M_POST) {
-			h_upload_head(r);
+		} else if (r->m == M_POST || r->m == M_PUSH) {
+			/* a multipart form is an upload, anything else a push (API.md 6.4) */
+			size_t clen;
+			const char *ct = req_header(r, "content-type", &clen);
+			if (r->m == M_POST && ct && clen >= 10 && strncasecmp(ct, "multipart/", 10) == 0) {
+				h_upload_head(r);
+			} else {
+				collect(r, h_push, BODY_JSON_MAX);
+				r->body.max = BODY_JSON_MAX;
+			}
 		} else {
 			not_allowed(r);
 		}

@@ -102,6 +102,7 @@ struct upstream_xfer {
 	size_t trailer_bytes;
 	uint64_t max_body;
 	uint64_t body_bytes;
+	long (*read_body)(void *arg, char *buf, size_t n);   /* request body, or NULL */
 	int abort_rc;               /* why we made libcurl stop, 0 if we did not */
 	char msg[160];
 	char errbuf[CURL_ERROR_SIZE];
@@ -418,6 +419,20 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
 	}
 	x->body_bytes += n;
 	return n;
+}
+
+/* The request body of a POST (upstream_request.read_body). */
+static size_t read_cb(char *p, size_t size, size_t nitems, void *ud)
+{
+	struct upstream_xfer *x = ud;
+	if (x->state != XS_RUNNING)
+		return CURL_READFUNC_ABORT;
+	long n = x->read_body(x->arg, p, size * nitems);
+	if (n < 0 || (size_t)n > size * nitems) {
+		xfer_abort(x, ERR_IO, "request body could not be read");
+		return CURL_READFUNC_ABORT;
+	}
+	return (size_t)n;
 }
 
 /* ---- ending a transfer ---- */
@@ -818,6 +833,15 @@ static int xfer_configure(struct upstream_xfer *x, const struct upstream_request
 	SETOPT(CURLOPT_HEADERDATA, (void *)x);
 	SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
 	SETOPT(CURLOPT_WRITEDATA, (void *)x);
+	if (rq->read_body) {
+		x->read_body = rq->read_body;
+		SETOPT(CURLOPT_POST, 1L);
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+		SETOPT(CURLOPT_READFUNCTION, read_cb);
+		SETOPT(CURLOPT_READDATA, (void *)x);
+		SETOPT(CURLOPT_FRESH_CONNECT, 1L);
+		SETOPT(CURLOPT_FORBID_REUSE, 1L);
+	}
 fail:
 	return rc;
 }

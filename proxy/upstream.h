@@ -1,7 +1,8 @@
 /* upstream.h — the upstream HTTP client: libcurl's multi-socket interface
  * driven by one libevent event_base (one struct upstream per worker thread).
  *
- * A transfer is a GET of one http/https URL.  Its results come back through
+ * A transfer is a GET of one http/https URL (a POST when it has a request
+ * body: upstream_request.read_body).  Its results come back through
  * three callbacks, all run on the loop's thread: on_head once for the final
  * response's head, on_data for each piece of the (content-decoded) body, and
  * on_done exactly once at the end.  Nothing here blocks the loop and nothing
@@ -92,6 +93,16 @@ struct upstream_request {
 	struct upstream_limits lim;
 	bool raw;                    /* no content decoding: the body as stored upstream
 	                                (files, whose hash and length are of those bytes) */
+	/* A request body makes the transfer a POST (NULL: a GET, as above).
+	 * read_body(arg, buf, n), with the transfer's arg, fills up to n bytes
+	 * and returns how many (0 at the end, -1 aborts: on_done gets ERR_IO);
+	 * it runs on the loop's thread, must not block and must not call into
+	 * this module.  Exactly body_len bytes are sent (Content-Length); the
+	 * caller sets Content-Type through headers.  Such a transfer uses a
+	 * fresh connection that is not kept, since the body cannot be rewound
+	 * for a retry on a reused one. */
+	long (*read_body)(void *arg, char *buf, size_t n);
+	uint64_t body_len;
 };
 
 /* Everything in the request is copied by upstream_fetch; the caller may free

@@ -166,7 +166,8 @@ class Server:
             a += ["--root-passwd", pw]
         if self.threads:
             a += ["--threads", str(self.threads)]
-        if not any(x.startswith("--login-fail-limit") for x in self.args):
+        if Path(self.cmd[0]).name == "devpi-like" and \
+                not any(x.startswith("--login-fail-limit") for x in self.args):
             # the suite fails logins on purpose from one address, across
             # tests sharing a server: throttling is tested on its own servers
             a += ["--login-fail-limit", "100000"]
