@@ -199,6 +199,15 @@ def test_authcheck(server, pkgdir):
     assert check(st.file_path(d), auth=st.auth) == 200
     assert check(st.file_path(d) + "?x=1", auth=server.root_auth) == 200
     assert check("/" + "a" * 5000) == 403
+    # paths a front end would normalize to another stage are refused, not
+    # interpreted (nginx resolves them before try_files)
+    pub = server.new_stage()
+    for uri in (f"{pub.path}/../..{st.file_path(d)}", f"{pub.path}/%2e%2e/%2e%2e{st.file_path(d)}",
+                f"{pub.path}/./../..{st.file_path(d)}", f"{pub.path}\\..\\..{st.file_path(d)}",
+                f"{pub.path}/+f/%2F..%2F..{st.file_path(d)}"):
+        assert check(uri) == 403, uri
+    assert check(pub.path + "/+f/a/b/x-1.0.tar.gz") == 200
+    assert check(pub.path + "/+simple/x/?a=../..") == 200, "a query is not part of the path"
 
 
 # ---------------------------------------------------------------- login storms
