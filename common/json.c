@@ -314,3 +314,16 @@ const cJSON *json_get_arr(const cJSON *obj, const char *key)
 	const cJSON *v = json_get(obj, key);
 	return cJSON_IsArray(v) ? v : NULL;
 }
+
+bool json_truthy(const cJSON *v)
+{
+	if (!v || cJSON_IsFalse(v) || cJSON_IsNull(v))
+		return false;
+	if (cJSON_IsNumber(v))
+		return v->valuedouble != 0;
+	if (cJSON_IsString(v))
+		return *v->valuestring != '\0';
+	if (cJSON_IsArray(v) || cJSON_IsObject(v))
+		return v->child != NULL;
+	return true;
+}

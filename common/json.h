@@ -14,6 +14,7 @@
 #define COMMON_JSON_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/buf.h"
@@ -61,5 +62,8 @@ double json_get_num(const cJSON *obj, const char *key, double def);
 int json_get_bool(const cJSON *obj, const char *key, int def);
 const cJSON *json_get_obj(const cJSON *obj, const char *key);
 const cJSON *json_get_arr(const cJSON *obj, const char *key);
+/* Python's truthiness of a JSON value, as devpi applies it: NULL, null,
+ * false, 0, "", [] and {} are false; everything else is true. */
+bool json_truthy(const cJSON *v);
 
 #endif

@@ -56,6 +56,7 @@ static const struct opt opts[] = {
 	{ "allow-anonymous-user-create", OPT_BOOL, F(allow_anonymous_user_create), "false", SERVE, "let anonymous callers create users (devpi's default)" },
 	{ "restrict-modify", OPT_STR, F(restrict_modify), NULL, SERVE, "only these principals (comma-separated users, :ANONYMOUS:, :AUTHENTICATED:) may create, modify and delete users and indexes" },
 	{ "login-fail-limit", OPT_INT, F(login_fail_limit), "10", SERVE, "failed password checks per user or address in a minute before further attempts get 429" },
+	{ "push-private-networks", OPT_BOOL, F(push_private_networks), "false", SERVE, "let external push reach this host and private networks (default: public addresses only)" },
 	{ "log-level", OPT_STR, F(log_level), "info", SERVE | INIT | FSCK, "error, warn, info or debug" },
 	{ "no-checksum", OPT_BOOL, F(no_checksum), "false", FSCK, "fsck: do not re-hash file contents" },
 	{ "access-log", OPT_STR, F(access_log), "-", SERVE, "access log file ('-' = stderr, '' = off)" },

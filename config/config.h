@@ -39,7 +39,8 @@ struct config {
 	int request_timeout;
 	bool allow_anonymous_user_create;
 	char *restrict_modify;     /* comma-separated principals, or NULL */
-	int login_fail_limit;      /* failed logins per user or address per minute before 429 */
+	int login_fail_limit;
+	bool push_private_networks; /* external push may reach loopback/private addresses */      /* failed logins per user or address per minute before 429 */
 	char *log_level;
 	char *access_log;
 	bool no_checksum;          /* fsck: skip re-hashing file contents */

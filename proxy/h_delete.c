@@ -26,6 +26,7 @@
 #include "proxy/app.h"
 #include "proxy/conn.h"
 #include "proxy/handlers.h"
+#include "proxy/mirror.h"
 #include "proxy/model.h"
 #include "proxy/perm.h"
 #include "proxy/web.h"
@@ -97,41 +98,66 @@ static int del_prefix(struct store_txn *t, const char *prefix)
 	return rc;
 }
 
-static bool index_is_volatile(const cJSON *cfg)
-{
-	return !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cfg, "volatile"));
-}
-
 static bool index_is_mirror(const cJSON *cfg)
 {
 	const char *type = json_get_str(cfg, "type");
 	return type && strcmp(type, "mirror") == 0;
 }
 
-/* Deletes the cached mirror files of project (version NULL: all versions)
- * in stage: their records go, their links stay. */
+/* Deletes the cached files (and extracted .metadata) of project's links
+ * on its cached mirror page in stage, only those of version unless NULL:
+ * their records go, the links stay.  *on_page: whether the page lists
+ * such a link at all; *count: the records deleted. */
 static int del_mirror_files(struct store_txn *t, const char *stage, const char *project, const char *version,
-			    int *count)
+			    bool *on_page, int *count)
 {
-	struct keylist kl = { 0 };
-	char prefix[KEY_MAX];
-	int rc;
+	char key[KEY_MAX];
+	int rc = ERR_OK;
 	*count = 0;
-	snprintf(prefix, sizeof prefix, "file/%s/", stage);
-	rc = store_scan(t, prefix, keylist_add, &kl);
-	for (size_t i = 0; !rc && i < kl.n; i++) {
-		cJSON *rec = model_get(t, kl.keys[i]);
-		const char *p = json_get_str(rec, "project"), *v = json_get_str(rec, "version");
-		char *norm = p ? name_normalize_dup(p, strlen(p)) : NULL;
-		if (norm && strcmp(norm, project) == 0 && (!version || (v && strcmp(v, version) == 0))) {
-			rc = store_del(t, kl.keys[i]);
-			(*count)++;
+	*on_page = false;
+	snprintf(key, sizeof key, "mirror/%s/%s", stage, project);
+	cJSON *page = model_get(t, key);
+	const cJSON *l;
+	cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(page, "links")) {
+		const char *rel = json_get_str(l, "relpath"), *v = json_get_str(l, "version");
+		if (!rel || (version && (!v || strcmp(v, version) != 0)))
+			continue;
+		*on_page = true;
+		for (int meta = 0; meta < 2 && !rc; meta++) {
+			snprintf(key, sizeof key, "file/%s%s", rel, meta ? ".metadata" : "");
+			rc = store_del(t, key);
+			if (rc == ERR_OK)
+				(*count)++;
+			else if (rc == ERR_NOTFOUND)
+				rc = ERR_OK;
 		}
-		xfree(norm);
-		cJSON_Delete(rec);
+		if (rc)
+			break;
 	}
-	keylist_release(&kl);
+	cJSON_Delete(page);
 	return rc;
+}
+
+/* Whether any link of project's cached mirror page has its file stored. */
+static bool mirror_has_cached(struct store_txn *t, const char *stage, const char *project)
+{
+	char key[KEY_MAX];
+	const char *v;
+	size_t len;
+	bool any = false;
+	snprintf(key, sizeof key, "mirror/%s/%s", stage, project);
+	cJSON *page = model_get(t, key);
+	const cJSON *l;
+	cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(page, "links")) {
+		const char *rel = json_get_str(l, "relpath");
+		snprintf(key, sizeof key, "file/%s", rel ? rel : "");
+		if (rel && store_get(t, key, &v, &len) == ERR_OK) {
+			any = true;
+			break;
+		}
+	}
+	cJSON_Delete(page);
+	return any;
 }
 
 /* Tombstones every file of a private version record and deletes it; the
@@ -230,7 +256,7 @@ static int run_user(struct store_txn *t, struct del_job *j)
 		goto out;
 	for (size_t i = 0; i < kl.n; i++) {
 		cJSON *cfg = model_get(t, kl.keys[i]);
-		bool vol = index_is_volatile(cfg);
+		bool vol = model_index_volatile(cfg);
 		cJSON_Delete(cfg);
 		if (!vol) {
 			ANSWER(j, 403, "user '%s' has non-volatile index: %s", j->user, kl.keys[i] + plen);
@@ -251,7 +277,7 @@ out:
 
 static int run_index(struct store_txn *t, struct del_job *j, const cJSON *cfg)
 {
-	if (!index_is_volatile(cfg)) {
+	if (!model_index_volatile(cfg)) {
 		ANSWER(j, 403, "index %s non-volatile, cannot delete", j->stage);
 		return ERR_OK;
 	}
@@ -269,13 +295,13 @@ static int run_project(struct store_txn *t, struct del_job *j, const cJSON *cfg)
 	int rc = ERR_OK, n = 0;
 	if (index_is_mirror(cfg)) {
 		/* the cached page and files go; the next request fetches again */
+		bool on_page = false;
 		snprintf(key, sizeof key, "mirror/%s/%s", j->stage, j->project);
 		bool had_page = store_get(t, key, &v, &len) == ERR_OK;
-		if (had_page)
-			rc = store_del(t, key);
-		if (!rc)
-			rc = del_mirror_files(t, j->stage, j->project, NULL, &n);
-		if (!rc && !had_page && n == 0)
+		rc = del_mirror_files(t, j->stage, j->project, NULL, &on_page, &n);
+		if (!rc && had_page && !(rc = store_del(t, key)))
+			rc = mirror_expire(t, key);
+		if (!rc && !had_page)
 			ANSWER(j, 404, "project not found");
 		else if (!rc)
 			ANSWER(j, 200, "project %s deleted from stage %s", j->project, j->stage);
@@ -286,7 +312,7 @@ static int run_project(struct store_txn *t, struct del_job *j, const cJSON *cfg)
 		ANSWER(j, 404, "project not found");
 		return ERR_OK;
 	}
-	if (!index_is_volatile(cfg) && !j->force) {
+	if (!model_index_volatile(cfg) && !j->force) {
 		ANSWER(j, 403, "project '%s' is on non-volatile index %s", j->project, j->stage);
 		return ERR_OK;
 	}
@@ -304,8 +330,12 @@ static int run_version(struct store_txn *t, struct del_job *j, const cJSON *cfg)
 	int rc = ERR_OK, n = 0;
 	if (index_is_mirror(cfg)) {
 		/* only the downloaded files go; the links stay */
-		rc = del_mirror_files(t, j->stage, j->project, j->version, &n);
-		if (!rc)
+		bool on_page = false;
+		rc = del_mirror_files(t, j->stage, j->project, j->version, &on_page, &n);
+		if (!rc && !on_page)
+			ANSWER(j, 404, "version '%s' of project '%s' not found on stage '%s'", j->version, j->project,
+			       j->stage);
+		else if (!rc)
 			ANSWER(j, 200, "project '%s' version '%s' deleted", j->project, j->version);
 		return rc;
 	}
@@ -314,7 +344,7 @@ static int run_version(struct store_txn *t, struct del_job *j, const cJSON *cfg)
 		ANSWER(j, 404, "version '%s' of project '%s' not found on stage '%s'", j->version, j->project, j->stage);
 		return ERR_OK;
 	}
-	if (!index_is_volatile(cfg) && !j->force) {
+	if (!model_index_volatile(cfg) && !j->force) {
 		ANSWER(j, 403, "cannot delete version on non-volatile index");
 		return ERR_OK;
 	}
@@ -348,12 +378,25 @@ static int run_file(struct store_txn *t, struct del_job *j, const cJSON *cfg)
 		goto out;
 	}
 	if (index_is_mirror(cfg)) {
+		/* the cached file goes, and the project's cached page once no
+		 * file of it is cached any more */
+		const char *p = json_get_str(rec, "project");
+		char *project = p ? name_normalize_dup(p, strlen(p)) : NULL;
 		rc = store_del(t, key);
+		if (!rc && project && !mirror_has_cached(t, j->stage, project)) {
+			char pkey[KEY_MAX];
+			snprintf(pkey, sizeof pkey, "mirror/%s/%s", j->stage, project);
+			if ((rc = store_del(t, pkey)) == ERR_NOTFOUND)
+				rc = ERR_OK;
+			else if (!rc)
+				rc = mirror_expire(t, pkey);
+		}
+		xfree(project);
 		if (!rc)
 			ANSWER(j, 200, "package '%s' deleted", j->relpath);
 		goto out;
 	}
-	if (!index_is_volatile(cfg) && !j->force) {
+	if (!model_index_volatile(cfg) && !j->force) {
 		ANSWER(j, 403, "cannot delete version on non-volatile index");
 		goto out;
 	}
@@ -532,11 +575,7 @@ void h_project_delete(struct req *r)
 void h_file_delete(struct req *r)
 {
 	struct buf rel = BUF_INIT;
-	for (size_t i = 0; i < r->nsegs; i++) {
-		if (i)
-			buf_addc(&rel, '/');
-		buf_adds(&rel, r->segs[i]);
-	}
+	web_relpath(r, &rel);
 	cJSON *cfg = rel.len < 1000 ? index_for_check(r) : NULL;
 	if (rel.len >= 1000)
 		resp_message(r, 404, "no such file");

@@ -186,11 +186,7 @@ void h_file_get(struct req *r)
 		resp_abort(r, 400, "invalid filename '%.100s'", fn);
 		return;
 	}
-	for (size_t i = 0; i < r->nsegs; i++) {
-		if (i)
-			buf_addc(&rel, '/');
-		buf_adds(&rel, r->segs[i]);
-	}
+	web_relpath(r, &rel);
 	struct store_txn *t = web_read_begin(r);
 	if (!t)
 		goto out;

@@ -337,7 +337,7 @@ void h_index_put(struct req *r)
 		goto out;
 	}
 	const char *type = json_get_str(body, "type");
-	if (type && strcmp(type, "mirror") == 0 && strcmp(r->user, "root") != 0) {
+	if (type && strcmp(type, "mirror") == 0 && !perm_mirror_admin(r)) {
 		resp_message(r, 403, "only root may create mirror indexes");
 		goto out;
 	}
@@ -586,7 +586,7 @@ void h_index_patch(struct req *r)
 	}
 	const char *type = json_get_str(old, "type");
 	bool mirror = type && !strcmp(type, "mirror");
-	if (mirror && !perm_user(r, PERM_USER_MODIFY, "root")) {
+	if (mirror && !perm_mirror_admin(r)) {
 		resp_message(r, 403, "only root may modify mirror indexes");
 		goto out;
 	}

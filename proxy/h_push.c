@@ -68,20 +68,6 @@ void push_src_free(struct push_src *s)
 	xfree(s);
 }
 
-/* Python's truth value of an optional JSON flag. */
-static bool json_truthy(const cJSON *v)
-{
-	if (!v || cJSON_IsFalse(v) || cJSON_IsNull(v))
-		return false;
-	if (cJSON_IsNumber(v))
-		return v->valuedouble != 0;
-	if (cJSON_IsString(v))
-		return *v->valuestring != '\0';
-	if (cJSON_IsArray(v) || cJSON_IsObject(v))
-		return v->child != NULL;
-	return true;
-}
-
 static bool blob_exists(struct store_txn *t, const char *hex)
 {
 	uint8_t sha[32];
@@ -438,17 +424,31 @@ static int push_one(struct store_txn *t, struct push_job *j, const struct push_l
 				if (kind && !strcmp(kind, "toxresult") && fr && !strcmp(fr, for_target))
 					n++;
 			}
-			const char *mark = strstr(filename, ".toxresult");
+			const char *mark = strstr(pl->filename, ".toxresult");
+			int baselen = (int)(mark ? (size_t)(mark - pl->filename) : strlen(pl->filename));
 			char stamp[32];
 			time_t now = time(NULL);
 			struct tm tm;
 			gmtime_r(&now, &tm);
 			strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
-			snprintf(filename, sizeof filename, "%.*s.toxresult-%s-%d",
-				 (int)(mark ? (size_t)(mark - pl->filename) : strlen(pl->filename)), pl->filename, stamp, n);
 			char *dir = xstrndup(relpath, (size_t)(strrchr(relpath, '/') - relpath));
-			xfree(relpath);
-			relpath = xasprintf("%s/%s", dir, filename);
+			/* a free name: not in the links, and no record (a tombstone
+			 * keeps answering 410) */
+			for (int tries = 0;; tries++, n++) {
+				const char *v;
+				size_t vlen;
+				snprintf(filename, sizeof filename, "%.*s.toxresult-%s-%d", baselen, pl->filename, stamp, n);
+				xfree(relpath);
+				relpath = xasprintf("%s/%s", dir, filename);
+				snprintf(key, sizeof key, "file/%s", relpath);
+				if (store_get(t, key, &v, &vlen) == ERR_NOTFOUND)
+					break;
+				if (tries >= 1000) {
+					xfree(dir);
+					rc = ERR_TOOBIG;
+					goto fail;
+				}
+			}
 			xfree(dir);
 		} else {
 			if (!same && !is_volatile) {
@@ -539,7 +539,12 @@ static int push_run(struct store_txn *t, void *arg)
 		rc = ERR_NOTFOUND;
 		goto fail;
 	}
-	bool is_volatile = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cfg, "volatile"));
+	const char *ttype = json_get_str(cfg, "type");
+	if (ttype && strcmp(ttype, "stage") != 0) {
+		rc = ERR_NOTFOUND;      /* replaced by a mirror since the check */
+		goto fail;
+	}
+	bool is_volatile = model_index_volatile(cfg);
 	for (size_t i = 0; i < s->nlinks; i++) {
 		struct store_blob b;
 		if (store_blob_get(t, s->links[i].sha256, &b) != ERR_OK) {

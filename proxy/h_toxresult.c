@@ -35,7 +35,7 @@
 #include "store/store.h"
 
 #define TOXRESULT_RELPATH_MAX 400      /* release relpaths beyond cannot get a result key */
-#define TOXRESULTS_PER_FILE_MAX 1000   /* the version record holds every link */
+#define TOXRESULTS_PER_FILE_MAX 100    /* the version record holds every link */
 
 static const char no_perm_msg[] =
 	"No permission to upload tox results. You can use the devpi test --no-upload option to skip the upload.";
@@ -198,17 +198,17 @@ void h_toxresult_post(struct req *r)
 	struct store_txn *t = NULL;
 	char stage[200], key[800];
 
-	for (size_t i = 0; i < r->nsegs; i++) {
-		if (i)
-			buf_addc(&rel, '/');
-		buf_adds(&rel, r->segs[i]);
-	}
+	web_relpath(r, &rel);
 	if (!(t = web_read_begin(r)))
 		goto out;
 	snprintf(stage, sizeof stage, "%s/%s", user, index);
 	cfg = web_get_index(t, user, index);
 	if (!cfg) {
 		resp_abort(r, 404, "The stage %s could not be found.", stage);
+		goto out;
+	}
+	if (!perm_can_read(r, user, cfg)) {
+		perm_refuse(r, true, "no permission to read this index");
 		goto out;
 	}
 	if (!perm_index(r, PERM_TOXRESULT_UPLOAD, user, cfg)) {

@@ -460,13 +460,6 @@ static void user_patch_hash_done(struct req *r, void *arg)
 	}
 }
 
-static bool is_falsy(const cJSON *v)
-{
-	return cJSON_IsNull(v) || cJSON_IsFalse(v) || (cJSON_IsString(v) && !*v->valuestring) ||
-	       (cJSON_IsNumber(v) && v->valuedouble == 0) || (cJSON_IsArray(v) && !v->child) ||
-	       (cJSON_IsObject(v) && !v->child);
-}
-
 void h_user_patch(struct req *r)
 {
 	const char *name = r->segs[0];
@@ -512,7 +505,7 @@ void h_user_patch(struct req *r)
 		if (!v)
 			continue;
 		cJSON_DeleteItemFromObjectCaseSensitive(up->rec, info[i]);
-		if (!is_falsy(v))
+		if (json_truthy(v))
 			cJSON_AddItemToObject(up->rec, info[i], cJSON_Duplicate(v, 1));
 	}
 	if (pw) {

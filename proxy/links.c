@@ -161,25 +161,23 @@ int links_collect(struct store_txn *t, const char *stage, const char *project, b
 		bool has = false;
 		snprintf(key, sizeof key, "proj/%s/%s", pl->stages[i], project);
 		cJSON *p = model_get(t, key);
-		if (p && !readable) {
-			has = true;     /* shadows mirrors, shows nothing */
-			cJSON_Delete(p);
-			p = NULL;
-			if (!(in_list(acc, "*") || in_list(acc, project)))
-				private_hit = true;
-			continue;
-		}
 		if (p) {
 			has = true;
-			pl->known = true;
-			if (!pl->name && json_get_str(p, "name"))
-				pl->name = xstrdup(json_get_str(p, "name"));
+			if (readable) {
+				pl->known = true;
+				if (!pl->name && json_get_str(p, "name"))
+					pl->name = xstrdup(json_get_str(p, "name"));
+			}
 			cJSON_Delete(p);
 		}
+		/* the whitelist sees every stage, readable or not: a project a
+		 * caller may not see still shadows the mirrors behind it */
 		if (in_list(acc, "*") || in_list(acc, project))
 			whitelisted = true;
 		else if (has)
 			private_hit = true;
+		if (!readable)
+			continue;
 		snprintf(key, sizeof key, "ver/%s/%s/", pl->stages[i], project);
 		struct scan_ctx c = { pl, pl->stages[i] };
 		rc = store_scan(t, key, scan_version, &c);

@@ -566,7 +566,9 @@ static void refresh(struct req *r, const struct mirror_cfg *mc, const char *proj
 			fe->old = model_get(t, key);   /* pages only: lists can be huge */
 		cJSON *info = fetchinfo_get(t, key);
 		const char *et = json_get_str(info, "etag");
-		fe->old_etag = et ? xstrdup(et) : NULL;
+		/* an ETag without the copy it names (deleted since) would
+		 * only earn a 304 with nothing to show */
+		fe->old_etag = et && fe->have_old ? xstrdup(et) : NULL;
 		cJSON_Delete(info);
 		store_abort(t);
 	}

@@ -63,8 +63,6 @@ void mirror_refresh_list(struct req *r, const struct mirror_cfg *mc,
 /* The cached list record, or NULL; caller frees. */
 struct cJSON *mirror_list_get(struct store_txn *t, const char *stage);
 
-#endif
-
 /* What adding the mirror stages of a page found. */
 struct mirror_outcome {
 	bool stale;                  /* some mirror part is from an expired copy (or offline) */
@@ -103,3 +101,5 @@ struct cJSON *mirror_metadata_link(const struct cJSON *wheel_link);
  * mirror_no_project_list).  The list is kept in memory per stage and
  * reloaded when a newer one is stored. */
 int mirror_list_lookup(struct store_txn *t, const struct mirror_cfg *mc, const char *project);
+
+#endif

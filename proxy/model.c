@@ -253,3 +253,8 @@ int model_file_tombstone(struct store_txn *t, const char *relpath)
 	cJSON_Delete(tomb);
 	return rc;
 }
+
+bool model_index_volatile(const cJSON *cfg)
+{
+	return !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cfg, "volatile"));
+}

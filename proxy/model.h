@@ -40,6 +40,8 @@ bool model_any_acl_read(struct store *st);
 
 /* The JSON record at key, parsed; NULL if absent or unparsable. */
 struct cJSON *model_get(struct store_txn *t, const char *key);
+/* Whether an index config is volatile (absent means yes). */
+bool model_index_volatile(const struct cJSON *cfg);
 /* Replaces the file record of relpath by a tombstone {"deleted": true}:
  * its URL answers 410 from then on. */
 int model_file_tombstone(struct store_txn *t, const char *relpath);

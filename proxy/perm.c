@@ -25,7 +25,9 @@ static bool principal_matches(const struct req *r, const char *p, size_t n)
 	return strlen(r->user) == n && strncmp(p, r->user, n) == 0;
 }
 
-bool perm_in_list(const struct req *r, const cJSON *list)
+/* Whether r's caller is among the principals of list (a JSON array of
+ * strings; anything else allows nobody). */
+static bool perm_in_list(const struct req *r, const cJSON *list)
 {
 	const cJSON *e;
 	if (!cJSON_IsArray(list))
@@ -37,7 +39,8 @@ bool perm_in_list(const struct req *r, const cJSON *list)
 	return false;
 }
 
-bool perm_is_modifier(const struct req *r)
+/* Whether r's caller is one of the --restrict-modify principals. */
+static bool perm_is_modifier(const struct req *r)
 {
 	const char *s = r->app->cfg->restrict_modify;
 	while (s && *s) {
@@ -95,6 +98,11 @@ bool perm_user(const struct req *r, enum perm p, const char *user)
 	default:
 		return false;
 	}
+}
+
+bool perm_mirror_admin(const struct req *r)
+{
+	return restricted(r) ? perm_is_modifier(r) : is_root(r);
 }
 
 bool perm_can_read(const struct req *r, const char *user, const cJSON *cfg)

@@ -30,17 +30,16 @@ enum perm {
 	PERM_PKG_READ,             /* pages, files, JSON views, push source */
 };
 
-/* Whether r's caller is among the principals of list (a JSON array of
- * strings; anything else allows nobody). */
-bool perm_in_list(const struct req *r, const struct cJSON *list);
-/* Whether r's caller is one of the --restrict-modify principals. */
-bool perm_is_modifier(const struct req *r);
-
 /* A user-level permission (PERM_USER_*, PERM_INDEX_CREATE) on `user`. */
 bool perm_user(const struct req *r, enum perm p, const char *user);
 /* An index-level permission on user/<index> whose config is cfg (borrowed).
  * Mirror indexes take no uploads; unknown index types are read-only. */
 bool perm_index(const struct req *r, enum perm p, const char *user, const struct cJSON *cfg);
+
+/* Whether r's caller may create and modify mirror indexes (their
+ * mirror_url makes the server fetch from anywhere): root, or with
+ * --restrict-modify one of its principals. */
+bool perm_mirror_admin(const struct req *r);
 
 /* acl_read of an index config: its list, or the default [":ANONYMOUS:"]. */
 bool perm_can_read(const struct req *r, const char *user, const struct cJSON *cfg);

@@ -27,10 +27,14 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "inherit/name.h"
 #include "proxy/app.h"
 #include "proxy/conn.h"
 #include "proxy/upstream.h"
 #include "store/store.h"
+
+/* bytes of an external index's answer shown in the action log */
+#define EXCERPT_MAX 200
 
 #define PX_TEXT_MAX (16u * 1024)             /* answer text kept per step */
 #define PX_HEAD_MAX (16u * 1024 * 1024)      /* metadata fields of one form */
@@ -273,9 +277,17 @@ static void px_done(void *arg, int rc, long status, const char *errmsg)
 	} else if (px->step == STEP_UPLOAD) {
 		cJSON_AddItemToArray(row, cJSON_CreateString("upload"));
 		cJSON_AddItemToArray(row, cJSON_CreateString(px->cur->relpath));
-		/* the answer as text; bytes that are not UTF-8 make cJSON refuse it */
-		cJSON *txt = cJSON_CreateString(px->text.p ? px->text.p : "");
-		cJSON_AddItemToArray(row, txt ? txt : cJSON_CreateString("(answer is not text)"));
+		/* a short excerpt of the answer, and only valid UTF-8 (cJSON
+		 * would pass other bytes through as invalid JSON) */
+		size_t n = px->text.p ? strnlen(px->text.p, px->text.len) : 0;
+		if (n > EXCERPT_MAX)
+			n = EXCERPT_MAX;
+		while (n > 0 && ((unsigned char)px->text.p[n] & 0xC0) == 0x80)
+			n--;                /* not inside a character */
+		char *ex = xstrndup(px->text.p ? px->text.p : "", n);
+		bool text = name_utf8_valid(ex, n) == 1;
+		cJSON_AddItemToArray(row, cJSON_CreateString(text ? ex : "(answer is not UTF-8 text)"));
+		xfree(ex);
 	} else {
 		cJSON_AddItemToArray(row, cJSON_CreateString("docfile"));
 		cJSON_AddItemToArray(row, cJSON_CreateString(px->src->name));
@@ -349,6 +361,8 @@ static bool px_start(struct pushx *px, enum px_step step, const struct push_link
 		},
 		.read_body = px_read,
 		.body_len = px->total,
+		/* the caller chose the URL: not a way into our own networks */
+		.public_only = !px->r->app->cfg->push_private_networks,
 	};
 	rc = upstream_fetch(px->r->w->up, &rq, &px_cbs, px, &px->x);
 	if (rc) {

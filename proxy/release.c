@@ -239,7 +239,7 @@ int release_write_run(struct store_txn *t, void *arg)
 		rc = ERR_NOTFOUND;
 		goto fail;
 	}
-	bool is_volatile = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cfg, "volatile"));
+	bool is_volatile = model_index_volatile(cfg);
 	if (w->doczip && !*w->version) {
 		char *latest = NULL;
 		if ((rc = release_latest_version(t, stage, w->project, &latest)))

@@ -215,6 +215,18 @@ static void pwcheck_done(struct req *r, void *arg)
 	pwcheck_free(pc);
 }
 
+/* Answers 429 when user or addr is past its bound of failed checks. */
+static bool storm_refused(struct req *r, const char *user, const char *addr)
+{
+	int retry = 0;
+	if (!throttle_blocked(user, addr, r->app->cfg->login_fail_limit, time(NULL), &retry))
+		return false;
+	resp_headerf(r, "Retry-After", "%d", retry);
+	resp_message(r, 429, "too many failed logins for '%s' or from this address; retry in %d seconds", user,
+		     retry);
+	return true;
+}
+
 void router_check_password(struct req *r, const char *user, const char *pw,
 			   void (*then)(struct req *r, const char *user, bool ok, void *arg), void *arg)
 {
@@ -222,15 +234,7 @@ void router_check_password(struct req *r, const char *user, const char *pw,
 	struct store_txn *t = NULL;
 	char key[600];
 	struct pwcheck *pc = xcalloc(1, sizeof *pc);
-	int retry = 0;
 	const char *addr = req_peer(r);
-	if (throttle_blocked(user, addr, a->cfg->login_fail_limit, time(NULL), &retry)) {
-		xfree(pc);
-		resp_headerf(r, "Retry-After", "%d", retry);
-		resp_message(r, 429, "too many failed logins for '%s' or from this address; retry in %d seconds",
-			     user, retry);
-		return;
-	}
 	pc->app = a;
 	pc->addr = addr ? xstrdup(addr) : NULL;
 	pc->user = xstrdup(user);
@@ -247,6 +251,10 @@ void router_check_password(struct req *r, const char *user, const char *pw,
 		cJSON_Delete(u);
 	}
 	if (!pc->pwhash) {
+		if (storm_refused(r, user, addr)) {
+			pwcheck_free(pc);
+			return;
+		}
 		throttle_fail(user, pc->addr, time(NULL));
 		then(r, user, false, arg);
 		pwcheck_free(pc);
@@ -256,6 +264,12 @@ void router_check_password(struct req *r, const char *user, const char *pw,
 	sha256_buf(pc->pwhash, strlen(pc->pwhash), pc->sum);
 	if (pwcache_check(pc->key, pc->sum)) {
 		then(r, user, true, arg);
+		pwcheck_free(pc);
+		return;
+	}
+	/* a password verified recently passes above; anything else waits out
+	 * a storm without costing an argon2 run */
+	if (storm_refused(r, user, addr)) {
 		pwcheck_free(pc);
 		return;
 	}

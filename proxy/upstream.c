@@ -32,6 +32,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -776,6 +778,42 @@ static int check_url(const char *url, int *https)
 	} while (0)
 
 /* Every option of one transfer; ERR_UPSTREAM if libcurl refuses one. */
+/* Whether sa is an address of this host or of a network that is not the
+ * public internet (RFC 1918, 6598, 3927, 4193, 4291 special blocks). */
+static bool addr_is_private(const struct sockaddr *sa)
+{
+	const uint8_t *a;
+	if (sa->sa_family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	} else if (sa->sa_family == AF_INET6) {
+		const uint8_t *b = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+		static const uint8_t zero[15] = { 0 };
+		if (memcmp(b, mapped, 12) == 0) {
+			a = b + 12;         /* ::ffff:a.b.c.d: judge the IPv4 address */
+		} else {
+			return memcmp(b, zero, 15) == 0 ||       /* :: and ::1 */
+			       (b[0] & 0xfe) == 0xfc ||          /* fc00::/7 unique local */
+			       (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || /* fe80::/10 */
+			       b[0] == 0xff;                     /* multicast */
+		}
+	} else {
+		return true;
+	}
+	return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 100 && (a[1] & 0xc0) == 64) ||
+	       (a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+	       (a[0] == 192 && a[1] == 168) || a[0] >= 224;
+}
+
+static curl_socket_t open_public_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	if (purpose == CURLSOCKTYPE_IPCXN && addr_is_private(&a->addr)) {
+		log_warn("upstream: refusing to connect to a non-public address for a client-chosen URL");
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static int xfer_configure(struct upstream_xfer *x, const struct upstream_request *rq, int https)
 {
 	const struct upstream_limits *lim = &rq->lim;
@@ -833,6 +871,8 @@ static int xfer_configure(struct upstream_xfer *x, const struct upstream_request
 	SETOPT(CURLOPT_HEADERDATA, (void *)x);
 	SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
 	SETOPT(CURLOPT_WRITEDATA, (void *)x);
+	if (rq->public_only)
+		SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_public_socket);
 	if (rq->read_body) {
 		x->read_body = rq->read_body;
 		SETOPT(CURLOPT_POST, 1L);

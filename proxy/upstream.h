@@ -103,6 +103,11 @@ struct upstream_request {
 	 * for a retry on a reused one. */
 	long (*read_body)(void *arg, char *buf, size_t n);
 	uint64_t body_len;
+	/* Connect only to public addresses: never to this host, private,
+	 * link-local, shared or multicast networks (checked on the address
+	 * actually connected to, so DNS cannot redirect it).  For URLs a
+	 * client chose (external push). */
+	bool public_only;
 };
 
 /* Everything in the request is copied by upstream_fetch; the caller may free

@@ -242,8 +242,10 @@ bool web_read_gate(struct req *r, const char *user, const char *index)
 	if (!atomic_load(&r->app->acl_read_used))
 		return true;
 	struct store_txn *t = NULL;
-	if (store_read_begin(r->app->store, &t) != ERR_OK)
-		return true;    /* the handler meets the store error itself */
+	if (store_read_begin(r->app->store, &t) != ERR_OK) {
+		resp_message(r, 503, "store unavailable; retry");
+		return false;   /* never open by failure */
+	}
 	cJSON *cfg = web_get_index(t, user, index);
 	store_abort(t);
 	bool ok = !cfg || perm_can_read(r, user, cfg);
@@ -265,4 +267,13 @@ bool web_stage_readable(const struct req *r, struct store_txn *t, const char *st
 	bool ok = !cfg || perm_can_read(r, owner, cfg);
 	cJSON_Delete(cfg);
 	return ok;
+}
+
+void web_relpath(const struct req *r, struct buf *rel)
+{
+	for (size_t i = 0; i < r->nsegs; i++) {
+		if (i)
+			buf_addc(rel, '/');
+		buf_adds(rel, r->segs[i]);
+	}
 }

@@ -24,17 +24,18 @@ struct cJSON *web_get_user(struct store_txn *t, const char *user);
 struct cJSON *web_get_index(struct store_txn *t, const char *user, const char *index);
 /* Whether r may read the stage user/index (acl_read, perm.h).  Cheap
  * when no index uses acl_read.  If not, answers 401 with a Basic challenge
- * to an anonymous caller (so pip retries with credentials) or 403, and
- * returns false.  A stage that does not exist passes (the handler says
+ * to an anonymous caller (so pip retries with credentials) or 403 (503 if
+ * the store cannot be read), and returns false.  A stage that does not exist passes (the handler says
  * 404). */
 bool web_read_gate(struct req *r, const char *user, const char *index);
 /* Whether r may read stage "user/index" (read through t); true when no
  * index uses acl_read. */
 bool web_stage_readable(const struct req *r, struct store_txn *t, const char *stage);
+/* Appends r's decoded path segments joined by '/' (a file's relpath for
+ * the +f/+e routes) to rel. */
+void web_relpath(const struct req *r, struct buf *rel);
 /* Sets a 401 challenge (WWW-Authenticate) header on r. */
 void web_challenge(struct req *r);
-
-#endif
 
 /* A write job of a few records with optional preconditions, for
  * wjob_submit(r, kvjob_run, job, ...). */
@@ -70,3 +71,5 @@ void web_add_url_segment(struct buf *b, const char *s);
  * (segments joined by '/', starting with the user): relative by default,
  * absolute with --absolute-urls or an X-Devpi-Absolute-Urls header. */
 void web_add_href(struct req *r, struct buf *b, const char *target);
+
+#endif

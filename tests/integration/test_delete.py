@@ -3,6 +3,8 @@
 non-volatile and ?force rules, 410 for deleted file URLs, and what the pages
 show afterwards."""
 
+from urllib.parse import urljoin, urlsplit
+
 import pkgbuild as pb
 from harness import json_message
 
@@ -247,6 +249,20 @@ def test_delete_on_mirror_drops_cache_only(upstream, mirror_server):
     got = s.http.get(url if "://" in url else f"/root/pypi/+simple/delmir/{url}")
     assert got.status_code == 200 and got.content == f.data
     assert upstream.count(f"/files/{f.filename}") == fetched + 1, "deleted from the cache: fetched again"
+    r = s.jreq("DELETE", "/root/pypi/delmir/9.9", auth=s.root_auth)
+    assert r.status_code == 404, r.text
+    # deleting the last cached file drops the cached page too
+    file_path = urlsplit(urljoin(s.url + "/root/pypi/+simple/delmir/", url)).path
+    r = s.jreq("DELETE", file_path, auth=s.root_auth)
+    assert r.status_code == 200, r.text
+    pages = upstream.count("/simple/delmir/")
+    r = s.http.get("/root/pypi/+simple/delmir/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    assert r.status_code == 200
+    assert upstream.count("/simple/delmir/") == pages + 1, "the page was fetched again"
     r = s.jreq("DELETE", "/root/pypi/delmir", auth=s.root_auth)
     assert r.status_code == 200, r.text
+    pages = upstream.count("/simple/delmir/")
+    r = s.http.get("/root/pypi/+simple/delmir/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    assert r.status_code == 200, "fetched again after the delete"
+    assert upstream.count("/simple/delmir/") == pages + 1
     assert s.jreq("DELETE", "/root/pypi", auth=s.root_auth).status_code == 403, "root/pypi is non-volatile"

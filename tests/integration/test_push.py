@@ -48,6 +48,13 @@ def assert_msg(r, status, message):
 
 
 @pytest.fixture
+def server(server_factory):
+    """The external index of these tests is a second devpi-like on loopback:
+    external push may reach private addresses only when told so."""
+    return server_factory(args=["--push-private-networks"])
+
+
+@pytest.fixture
 def two(server):
     """alice with alice/dev (volatile, the source) and alice/prod."""
     alice, pw = server.create_user()
@@ -574,7 +581,7 @@ def test_external_push_client_gone_and_shutdown_mid_push(server_factory, pkgdir)
 
     threading.Thread(target=accept_forever, daemon=True).start()
     try:
-        s = server_factory()
+        s = server_factory(args=["--push-private-networks"])
         dev = s.new_stage()
         whl = pb.make_wheel(pkgdir, "exthang", "1.0")
         dev.upload_ok(whl)
@@ -614,3 +621,16 @@ def test_external_push_needs_an_authenticated_caller(server, pkgdir):
     r = push(server, dev.path, body)
     assert r.status_code == 401, r.text
     assert r.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_external_push_refuses_private_addresses_by_default(server_factory, remote, pkgdir):
+    s = server_factory()                  # without --push-private-networks
+    dev = s.new_stage()
+    dev.upload_ok(pb.make_wheel(pkgdir, "extpriv", "1.0"))
+    for url in (remote.url + "/", "http://localhost:%d/" % remote.server.port,
+                "http://[::1]:%d/" % remote.server.port, "http://10.0.0.1:1/"):
+        r = push(s, dev.path, {"name": "extpriv", "version": "1.0", "posturl": url,
+                                "username": remote.user, "password": remote.password}, auth=dev.auth)
+        assert r.status_code == 502, (url, r.text)
+        assert r.json()["result"][0][0] == -1, r.json()
+    assert remote.server.jreq("GET", f"{remote.path}/extpriv").status_code == 404, "nothing arrived"
