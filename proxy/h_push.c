@@ -7,7 +7,8 @@
  * The request is checked and the source read in one short read
  * transaction: the version's metadata and its stored files in this stage
  * only (its "+links", or for a mirror the cached page's links of that
- * version, whose files must be in the store already).  An internal push
+ * version; a file not downloaded yet is fetched first, one at a time,
+ * and the handler runs again).  An internal push
  * is then one writer job, so it is all or nothing: the target's version
  * metadata, each file record and link (pointing at the blob the source
  * uses — the store is content-addressed, so no byte is copied), their
@@ -757,6 +758,32 @@ static bool check_external(struct req *r, const cJSON *body)
 	return ok;
 }
 
+/* Starts the download of a mirror file the push needs (API.md 6.4:
+ * missing mirror files are fetched first); false if it cannot be. */
+static bool fetch_missing(struct req *r, const struct push_src *s, const char *relpath)
+{
+	struct store_txn *t = NULL;
+	struct mirror_cfg mc;
+	char *project = NULL;
+	bool started = false;
+	if (store_read_begin(r->app->store, &t) != ERR_OK)
+		return false;
+	cJSON *link = mirror_find_link(t, s->stage, relpath, &project);
+	char key[KEY_MAX];
+	snprintf(key, sizeof key, "index/%s", s->stage);
+	cJSON *cfg = model_get(t, key);
+	store_abort(t);
+	if (link && cfg && mirror_cfg_load(r->app, s->stage, cfg, &mc) == ERR_OK) {
+		mirror_file_fetch(r, &mc, link, project ? project : s->project);
+		mirror_cfg_release(&mc);
+		started = true;
+	}
+	cJSON_Delete(link);
+	cJSON_Delete(cfg);
+	xfree(project);
+	return started;
+}
+
 void h_push(struct req *r)
 {
 	const char *user = r->segs[0], *index = r->segs[1];
@@ -819,8 +846,8 @@ void h_push(struct req *r)
 		goto out;
 	int rc = s->mirror ? read_mirror(t, s, only_docs, &err) : read_private(t, s, no_docs, only_docs, &err);
 	store_abort(t);
-	if (rc && *err.missing && mirror_file_await(r, err.missing)) {
-		/* being downloaded right now: h_push runs again when it is over */
+	if (rc && *err.missing && (mirror_file_await(r, err.missing) || fetch_missing(r, s, err.missing))) {
+		/* being downloaded now: h_push runs again when it is over */
 		goto out;
 	}
 	if (rc) {

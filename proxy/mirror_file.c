@@ -602,6 +602,34 @@ static void await_wake(struct req *r, void *arg, int rc)
 		r->handler(r);   /* the download is over: answer afresh */
 }
 
+static void fetch_wake(struct req *r, void *arg, int rc)
+{
+	char *relpath = arg;
+	if (rc == ERR_AGAIN)
+		return;
+	if (req_alive(r) && !r->head_sent) {
+		if (rc)
+			resp_message(r, 502, "error %s getting '%s' from the mirror", err_str(rc), relpath);
+		else if (r->handler)
+			r->handler(r);
+	}
+	xfree(relpath);
+}
+
+void mirror_file_fetch(struct req *r, const struct mirror_cfg *mc, const cJSON *link, const char *project)
+{
+	const char *relpath = json_get_str(link, "relpath");
+	char key[800];
+	struct flight *f = NULL;
+	if (!relpath || !json_get_str(link, "url") || mc->use_external_urls || mc->offline) {
+		resp_message(r, 502, "'%s' is not cached on the mirror and cannot be fetched now", relpath ? relpath : "?");
+		return;
+	}
+	snprintf(key, sizeof key, "file\n%s", relpath);
+	if (flight_join(key, r, fetch_wake, xstrdup(relpath), &f))
+		dl_start(r, f, mc, link, project);
+}
+
 bool mirror_file_await(struct req *r, const char *relpath)
 {
 	char key[800];

@@ -16,6 +16,11 @@ struct mirror_cfg;
  * it from upstream if needed. */
 void mirror_file_get(struct req *r, const struct mirror_cfg *mc, const struct cJSON *link, const char *project);
 
+/* Downloads the file of link into the store with no response attached
+ * (push needs mirror files stored): joins or starts its download; when it
+ * is over r->handler runs again, or r is answered 502 if it failed. */
+void mirror_file_fetch(struct req *r, const struct mirror_cfg *mc, const struct cJSON *link, const char *project);
+
 /* If relpath is being downloaded, r waits for the download to be over
  * (stored or failed) and r->handler runs again; returns false, doing
  * nothing, when it is not. */

@@ -531,33 +531,46 @@ def test_external_push_big_answer_is_bounded(server, pkgdir, tmp_path):
 
 # ---------------------------------------------------------------- mirror source
 
-def test_push_from_mirror_needs_cached_files(upstream, mirror_factory, pkgdir):
+def test_push_from_mirror_fetches_missing_files(upstream, mirror_factory, pkgdir):
+    """API.md 6.4: mirror files not cached yet are fetched first."""
     s = mirror_factory()
-    f = upstream.build({"mirpkg": {"1.0": {}}})[("mirpkg", "1.0", "wheel")]
+    t = upstream.build({"mirpkg": {"1.0": {"kinds": ("wheel", "sdist")}}})
+    f = t[("mirpkg", "1.0", "wheel")]
     alice, pw = s.create_user()
     s.create_index(alice, pw, "prod")
     body = {"name": "mirpkg", "version": "1.0", "targetindex": f"{alice}/prod"}
-    # page fetched, file not downloaded yet
-    page = get_page(s, "mirpkg")
+    page = get_page(s, "mirpkg")            # page fetched, no file downloaded yet
     assert page.status_code == 200, page.text[:300]
-    url = html_links(page)[f.filename]["url"]
-    assert url == expected_file_url(s, f)
-    r = push(s, "/root/pypi", body, auth=(alice, pw))
-    assert r.status_code == 502, r.text
-    assert "not cached" in json_message(r)
-    # download it, then push
-    got = s.http.get(url[len(s.url):])
-    assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == f.sha256
+    assert upstream.count(f"/files/{f.filename}") == 0
     r = push(s, "/root/pypi", body, auth=(alice, pw))
     assert r.status_code == 200, r.text
+    assert upstream.count(f"/files/{f.filename}") == 1, "fetched once, for the push"
     prod = Stage(s, alice, pw, "prod")
-    assert r.json()["result"][1] == [200, "store_releasefile",
-                                     f"{alice}/prod/+f/{f.sha256[:3]}/{f.sha256[3:16]}/{f.filename}"]
-    got = s.http.get(f"/{alice}/prod/+f/{f.sha256[:3]}/{f.sha256[3:16]}/{f.filename}")
+    rel = f"{alice}/prod/+f/{f.sha256[:3]}/{f.sha256[3:16]}/{f.filename}"
+    assert [200, "store_releasefile", rel] in r.json()["result"]
+    got = s.http.get("/" + rel)
     assert got.status_code == 200 and got.content == f.data
-    log = version_json(prod, "mirpkg", "1.0")["+links"][0]["log"]
+    links = version_json(prod, "mirpkg", "1.0")["+links"]
+    assert len(links) == len([k for k in t if k[:2] == ("mirpkg", "1.0")])
+    log = next(l for l in links if l["href"].endswith(f.filename))["log"]
     assert [e["what"] for e in log] == ["push"] and log[0]["src"] == "root/pypi"
+    # the mirror copy is now cached: served without asking upstream again
+    url = html_links(page)[f.filename]["url"]
+    assert s.http.get(url[len(s.url):]).status_code == 200
+    assert upstream.count(f"/files/{f.filename}") == 1
 
+
+def test_push_from_mirror_upstream_failure_502(upstream, mirror_factory, pkgdir):
+    s = mirror_factory()
+    f = upstream.build({"mirbad": {"1.0": {}}})[("mirbad", "1.0", "wheel")]
+    alice, pw = s.create_user()
+    s.create_index(alice, pw, "prod")
+    assert get_page(s, "mirbad").status_code == 200
+    upstream.fault(f"/files/{f.filename}", "status", code=503)
+    r = push(s, "/root/pypi", {"name": "mirbad", "version": "1.0", "targetindex": f"{alice}/prod"},
+             auth=(alice, pw))
+    assert r.status_code == 502, r.text
+    assert s.jreq("GET", f"/{alice}/prod/mirbad?ignore_bases").status_code == 404
 
 
 def test_external_push_client_gone_and_shutdown_mid_push(server_factory, pkgdir):
