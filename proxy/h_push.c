@@ -120,8 +120,8 @@ static int add_link(struct store_txn *t, struct push_src *s, enum push_rel rel, 
 		if (s->mirror) {
 			snprintf(e->missing, sizeof e->missing, "%s", relpath);
 			return src_fail(e, 502, ERR_NOTFOUND,
-					"'%s' of %s %s is not cached on mirror %s yet: download it first (GET its +f URL), "
-					"then push again", basename_of(relpath), s->name, s->version, s->stage);
+					"'%s' of %s %s is not cached on mirror %s and cannot be fetched now; "
+					"push again later", basename_of(relpath), s->name, s->version, s->stage);
 		}
 		return src_fail(e, 500, ERR_NOTFOUND, "the content of '%s' is missing from the store", relpath);
 	}
