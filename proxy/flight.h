@@ -30,9 +30,6 @@ struct flight_progress {
 	uint64_t blob_id;            /* chunks stored so far live under this id */
 	int64_t content_length;      /* -1 until the head is known / if absent */
 	bool head_known;
-	bool verified;               /* every byte is in and checked: the
-				      * whole file may go out (before it is
-				      * committed) */
 	void *shared;                /* what the owner attached, if anything */
 	int final_rc;                /* valid once done */
 	bool done;

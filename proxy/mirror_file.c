@@ -9,9 +9,10 @@
  * not with the store's fsyncs, and memory stays bounded however slow a
  * client is (at most DL_INFLIGHT chunks in the writer's queue and a partial
  * one, after which the transfer pauses).  Every response holds back its
- * last byte until the length and the hash have been checked; then the
- * waiters may finish (from memory) while one write job stores the last
- * chunk, makes the blob visible and writes the file record.  On any failure
+ * last byte until the length and the hash have been checked and one write
+ * job has stored the last chunk, made the blob visible and written the
+ * file record: a client that holds the whole file finds it cached on its
+ * next request.  On any failure
  * the chunks are discarded and every unfinished response is cut short (or
  * answered 404/502 if it had not started), never completed as if good.
  */
@@ -106,10 +107,10 @@ static void dl_unref(struct dl *d)
 	xfree(d);
 }
 
-static void dl_publish(struct dl *d, bool verified)
+static void dl_publish(struct dl *d)
 {
 	struct flight_progress p = { .blob_id = d->blob_id, .content_length = d->content_length,
-				     .head_known = true, .verified = verified };
+				     .head_known = true };
 	d->woken = d->size;
 	flight_progress(d->f, &p);
 }
@@ -210,7 +211,7 @@ static int dl_head(void *arg, long status, const char *eff, const struct upstrea
 			d->last_modified = xstrndup(h[i].value, h[i].value_len);
 		}
 	}
-	dl_publish(d, false);
+	dl_publish(d);
 	return ERR_OK;
 }
 
@@ -246,7 +247,7 @@ static int dl_data(void *arg, const char *p, size_t n)
 	}
 	chunkwin_received(d->cw, d->size);
 	if (d->size - d->woken >= DL_WAKE_BYTES)
-		dl_publish(d, false);
+		dl_publish(d);
 	return ERR_OK;
 }
 
@@ -344,7 +345,6 @@ static void dl_done(void *arg, int rc, long status, const char *errmsg)
 		dl_fail(d, rc);
 		dl_unref(d);            /* the one just taken */
 	} else {
-		dl_publish(d, true);    /* the waiters may send the last byte */
 		d->refs++;
 		wjob_submit_worker(d->w, finish_run, d, finish_done);
 	}
@@ -431,7 +431,6 @@ struct fwait {
 	uint64_t blob_id;
 	uint64_t sent;                /* bytes written to the client */
 	int64_t length;
-	bool verified;                /* all bytes are in and good: send the last one */
 	bool final;                   /* the download is over and stored: read the store */
 	bool streaming;
 	int refs;                     /* the flight wait + the request's hooks */
@@ -452,9 +451,12 @@ static void fw_pump(struct req *r)
 	struct fwait *fw = r->hctx;
 	if (!fw)
 		return;
-	/* Until the download is verified, the last byte is held back: a
-	 * client must never hold a complete-looking file that turns out bad. */
-	bool all = fw->final || fw->verified;
+	/* Until the download is verified and stored, the last byte is held
+	 * back: a client must never hold a complete-looking file that turns
+	 * out bad, and once it holds the file the next request must find it
+	 * cached (answering at verification, before the commit, let a request
+	 * sent right after the answer start a second download under load). */
+	bool all = fw->final;
 	uint64_t limit = all ? (uint64_t)fw->length : (fw->length > 0 ? (uint64_t)fw->length - 1 : 0);
 	int rc = ERR_OK;
 	while (!rc && fw->sent < limit && resp_pending(r) < BLOBSEND_AHEAD) {
@@ -531,10 +533,8 @@ static void fw_wake(struct req *r, void *arg, int rc)
 				return;
 			}
 		}
-		if (fw->streaming) {
-			fw->verified = p.verified;
+		if (fw->streaming)
 			fw_pump(r);
-		}
 		return;
 	}
 	/* the download is over */
