@@ -494,7 +494,6 @@ static void route(struct req *r)
 				h_upload_head(r);
 			} else {
 				collect(r, h_push, BODY_JSON_MAX);
-				r->body.max = BODY_JSON_MAX;
 			}
 		} else {
 			not_allowed(r);
