@@ -1,11 +1,13 @@
 /* main.c — only starts things: reads the subcommand and the config, opens
  * the store, and hands over to the server or to a store command. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/progress.h"
 #include "config/config.h"
 #include "proxy/fsck.h"
 #include "proxy/model.h"
@@ -56,6 +58,40 @@ static int cmd_fsck(const struct config *cfg)
 			log_err("cannot check '%s': %s", cfg->serverdir, err_str(rc));
 		else if (problems)
 			rc = ERR_CORRUPT;
+	}
+	store_close(st);
+	return rc;
+}
+
+static void backup_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct progress *p = arg;
+	p->bytes_total = total;
+	progress_add(p, 0, done - p->bytes);
+}
+
+static int cmd_backup(const struct config *cfg)
+{
+	struct store *st = NULL;
+	bool inited = false;
+	struct progress p;
+	if (access(cfg->serverdir, F_OK) != 0) {
+		log_err("no serverdir '%s'", cfg->serverdir);
+		return ERR_NOTFOUND;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	int rc = open_store(cfg, &st);
+	if (!rc && !(rc = model_is_initialized(st, &inited)) && !inited) {
+		log_err("'%s' is not an initialized devpi-like serverdir", cfg->serverdir);
+		rc = ERR_NOTFOUND;
+	}
+	if (!rc) {
+		progress_start(&p, "backup", 0, 0);
+		rc = store_backup(st, cfg->target, backup_progress, &p);
+		p.items = rc ? 0 : 1;
+		progress_end(&p, rc == ERR_OK);
+		if (rc)
+			log_err("backup of '%s' to '%s' failed: %s", cfg->serverdir, cfg->target, err_str(rc));
 	}
 	store_close(st);
 	return rc;
@@ -113,7 +149,10 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 2;
 	}
-	rc = cfg->cmd == CMD_INIT ? cmd_init(cfg) : cfg->cmd == CMD_FSCK ? cmd_fsck(cfg) : cmd_serve(cfg);
+	rc = cfg->cmd == CMD_INIT     ? cmd_init(cfg)
+	     : cfg->cmd == CMD_FSCK   ? cmd_fsck(cfg)
+	     : cfg->cmd == CMD_BACKUP ? cmd_backup(cfg)
+				      : cmd_serve(cfg);
 	config_free(cfg);
 	return rc ? 1 : 0;
 }

@@ -83,6 +83,17 @@ void store_close(struct store *s);
  * store); lock-free, for status headers and long-polls. */
 int64_t store_serial(struct store *s);
 
+/* Progress of a long store operation: bytes done of about total (0:
+ * unknown). */
+typedef void (*store_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/* Writes a consistent, compacted copy of s (one read snapshot; writers go
+ * on) into the directory dest, created if missing, as a store a server can
+ * open.  ERR_EXISTS if dest already holds one; ERR_IO on a write error
+ * (then no data.mdb is left in dest).  progress may be NULL.  Not for a
+ * worker loop: it runs as long as the copy does. */
+int store_backup(struct store *s, const char *dest, store_progress_fn progress, void *arg);
+
 /* The server directory (owned by s, valid until store_close). */
 const char *store_dir(struct store *s);
 
