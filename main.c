@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/progress.h"
 #include "config/config.h"
+#include "proxy/export.h"
 #include "proxy/fsck.h"
 #include "proxy/model.h"
 #include "proxy/server.h"
@@ -97,6 +98,31 @@ static int cmd_backup(const struct config *cfg)
 	return rc;
 }
 
+static int cmd_export(const struct config *cfg)
+{
+	struct store *st = NULL;
+	bool inited = false;
+	struct progress p;
+	if (access(cfg->serverdir, F_OK) != 0) {
+		log_err("no serverdir '%s'", cfg->serverdir);
+		return ERR_NOTFOUND;
+	}
+	int rc = open_store(cfg, &st);
+	if (!rc && !(rc = model_is_initialized(st, &inited)) && !inited) {
+		log_err("'%s' is not an initialized devpi-like serverdir", cfg->serverdir);
+		rc = ERR_NOTFOUND;
+	}
+	if (!rc) {
+		progress_start(&p, "export", 0, 0);
+		rc = export_run(st, cfg->target, cfg->include_mirrored_files, &p);
+		progress_end(&p, rc == ERR_OK);
+		if (rc)
+			log_err("export of '%s' to '%s' failed: %s", cfg->serverdir, cfg->target, err_str(rc));
+	}
+	store_close(st);
+	return rc;
+}
+
 static int cmd_serve(const struct config *cfg)
 {
 	struct store *st = NULL;
@@ -152,6 +178,7 @@ int main(int argc, char **argv)
 	rc = cfg->cmd == CMD_INIT     ? cmd_init(cfg)
 	     : cfg->cmd == CMD_FSCK   ? cmd_fsck(cfg)
 	     : cfg->cmd == CMD_BACKUP ? cmd_backup(cfg)
+	     : cfg->cmd == CMD_EXPORT ? cmd_export(cfg)
 				      : cmd_serve(cfg);
 	config_free(cfg);
 	return rc ? 1 : 0;

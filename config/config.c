@@ -33,10 +33,12 @@ struct opt {
 #define INIT (1u << CMD_INIT)
 #define FSCK (1u << CMD_FSCK)
 #define BACKUP (1u << CMD_BACKUP)
+#define EXPORT (1u << CMD_EXPORT)
+#define STORECMDS (FSCK | BACKUP | EXPORT)
 #define F(field) offsetof(struct config, field)
 
 static const struct opt opts[] = {
-	{ "serverdir", OPT_STR, F(serverdir), "./data", SERVE | INIT | FSCK | BACKUP, "server directory (the LMDB store)" },
+	{ "serverdir", OPT_STR, F(serverdir), "./data", SERVE | INIT | STORECMDS, "server directory (the LMDB store)" },
 	{ "host", OPT_STR, F(host), "127.0.0.1", SERVE, "address to listen on" },
 	{ "port", OPT_INT, F(port), "3141", SERVE, "port to listen on (0 = any free port)" },
 	{ "root-passwd", OPT_STR, F(root_passwd), NULL, SERVE | INIT, "root password at initialization (default: random, printed once)" },
@@ -44,7 +46,7 @@ static const struct opt opts[] = {
 	{ "root-pypi-url", OPT_STR, F(root_pypi_url), "https://pypi.org/simple/", SERVE | INIT, "mirror_url of root/pypi at initialization" },
 	{ "threads", OPT_INT, F(threads), "0", SERVE, "worker threads (0 = number of cores)" },
 	{ "max-upload-size", OPT_SIZE, F(max_upload_size), "1G", SERVE, "largest request body accepted (413 beyond)" },
-	{ "map-size", OPT_SIZE, F(map_size), "64G", SERVE | INIT | FSCK | BACKUP, "LMDB map size (address space, not disk)" },
+	{ "map-size", OPT_SIZE, F(map_size), "64G", SERVE | INIT | STORECMDS, "LMDB map size (address space, not disk)" },
 	{ "header-timeout", OPT_INT, F(header_timeout), "20", SERVE, "seconds a client has to send a whole request head" },
 	{ "body-timeout", OPT_INT, F(body_timeout), "60", SERVE, "seconds of silence allowed while a request body is read" },
 	{ "idle-timeout", OPT_INT, F(idle_timeout), "75", SERVE, "seconds an idle keep-alive connection is kept" },
@@ -58,7 +60,8 @@ static const struct opt opts[] = {
 	{ "restrict-modify", OPT_STR, F(restrict_modify), NULL, SERVE, "only these principals (comma-separated users, :ANONYMOUS:, :AUTHENTICATED:) may create, modify and delete users and indexes" },
 	{ "login-fail-limit", OPT_INT, F(login_fail_limit), "10", SERVE, "failed password checks per user or address in a minute before further attempts get 429" },
 	{ "push-private-networks", OPT_BOOL, F(push_private_networks), "false", SERVE, "let external push reach this host and private networks (default: public addresses only)" },
-	{ "log-level", OPT_STR, F(log_level), "info", SERVE | INIT | FSCK | BACKUP, "error, warn, info or debug" },
+	{ "include-mirrored-files", OPT_BOOL, F(include_mirrored_files), "false", EXPORT, "export: also the files cached from mirror indexes" },
+	{ "log-level", OPT_STR, F(log_level), "info", SERVE | INIT | STORECMDS, "error, warn, info or debug" },
 	{ "no-checksum", OPT_BOOL, F(no_checksum), "false", FSCK, "fsck: do not re-hash file contents" },
 	{ "access-log", OPT_STR, F(access_log), "-", SERVE, "access log file ('-' = stderr, '' = off)" },
 };
@@ -207,15 +210,19 @@ static int load_env(struct config *c)
 void config_usage(enum config_cmd cmd)
 {
 	printf("usage: devpi-like [serve|init|fsck] [options]\n"
-	       "       devpi-like backup [options] DEST\n\n"
+	       "       devpi-like backup [options] DEST\n"
+	       "       devpi-like export [--include-mirrored-files] [options] OUTDIR\n\n"
 	       "  serve   serve the index (default); initializes an empty serverdir first\n"
 	       "  init    initialize a new serverdir and exit\n"
 	       "  fsck    verify every record and file of a serverdir; non-zero exit on problems\n"
 	       "  backup  write a consistent, compacted copy of the serverdir into DEST while\n"
-	       "          it is in use; a server started on DEST serves the same data\n\n"
+	       "          it is in use; a server started on DEST serves the same data\n"
+	       "  export  write the whole state in devpi's export format (dataindex.json and\n"
+	       "          the files) into OUTDIR, from one snapshot, while a server runs\n\n"
 	       "options (also DEVPI_LIKE_<NAME> in the environment, or name = value\n"
 	       "under [devpi-like] in the file given with -c FILE):\n");
-	unsigned bit = 1u << (cmd == CMD_INIT || cmd == CMD_FSCK || cmd == CMD_BACKUP ? cmd : CMD_SERVE);
+	unsigned bit = 1u << (cmd == CMD_INIT || cmd == CMD_FSCK || cmd == CMD_BACKUP || cmd == CMD_EXPORT ? cmd
+														   : CMD_SERVE);
 	for (size_t i = 0; i < NOPTS; i++) {
 		if (!(opts[i].cmds & bit))
 			continue;
@@ -252,6 +259,8 @@ int config_load(int argc, char **argv, struct config **out)
 			c->cmd = CMD_FSCK;
 		else if (strcmp(argv[i], "backup") == 0)
 			c->cmd = CMD_BACKUP;
+		else if (strcmp(argv[i], "export") == 0)
+			c->cmd = CMD_EXPORT;
 		else {
 			fprintf(stderr, "devpi-like: unknown command '%s' (try --help)\n", argv[i]);
 			goto fail;
@@ -288,7 +297,7 @@ int config_load(int argc, char **argv, struct config **out)
 			continue;
 		}
 		if (strncmp(a, "--", 2) != 0) {
-			if (c->cmd == CMD_BACKUP && !c->target) {
+			if ((c->cmd == CMD_BACKUP || c->cmd == CMD_EXPORT) && !c->target) {
 				c->target = xstrdup(a);
 				continue;
 			}
@@ -319,6 +328,10 @@ int config_load(int argc, char **argv, struct config **out)
 	}
 	if (c->cmd == CMD_BACKUP && (!c->target || !*c->target)) {
 		fprintf(stderr, "devpi-like: backup needs a destination directory (devpi-like backup DEST)\n");
+		goto fail;
+	}
+	if (c->cmd == CMD_EXPORT && (!c->target || !*c->target)) {
+		fprintf(stderr, "devpi-like: export needs an output directory (devpi-like export OUTDIR)\n");
 		goto fail;
 	}
 	if (c->port > 65535) {
