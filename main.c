@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "proxy/export.h"
 #include "proxy/fsck.h"
+#include "proxy/import.h"
 #include "proxy/model.h"
 #include "proxy/server.h"
 #include "store/store.h"
@@ -123,6 +124,18 @@ static int cmd_export(const struct config *cfg)
 	return rc;
 }
 
+static int cmd_import(const struct config *cfg)
+{
+	struct progress p;
+	progress_start(&p, "import", 0, 0);
+	int rc = import_run(cfg, cfg->target, &p);
+	progress_end(&p, rc == ERR_OK);
+	if (rc)
+		log_err("import of '%s' into '%s' failed (%s): nothing was imported", cfg->target, cfg->serverdir,
+			err_str(rc));
+	return rc;
+}
+
 static int cmd_serve(const struct config *cfg)
 {
 	struct store *st = NULL;
@@ -179,6 +192,7 @@ int main(int argc, char **argv)
 	     : cfg->cmd == CMD_FSCK   ? cmd_fsck(cfg)
 	     : cfg->cmd == CMD_BACKUP ? cmd_backup(cfg)
 	     : cfg->cmd == CMD_EXPORT ? cmd_export(cfg)
+	     : cfg->cmd == CMD_IMPORT ? cmd_import(cfg)
 				      : cmd_serve(cfg);
 	config_free(cfg);
 	return rc ? 1 : 0;

@@ -34,16 +34,17 @@ struct opt {
 #define FSCK (1u << CMD_FSCK)
 #define BACKUP (1u << CMD_BACKUP)
 #define EXPORT (1u << CMD_EXPORT)
-#define STORECMDS (FSCK | BACKUP | EXPORT)
+#define IMPORT (1u << CMD_IMPORT)
+#define STORECMDS (FSCK | BACKUP | EXPORT | IMPORT)
 #define F(field) offsetof(struct config, field)
 
 static const struct opt opts[] = {
 	{ "serverdir", OPT_STR, F(serverdir), "./data", SERVE | INIT | STORECMDS, "server directory (the LMDB store)" },
 	{ "host", OPT_STR, F(host), "127.0.0.1", SERVE, "address to listen on" },
 	{ "port", OPT_INT, F(port), "3141", SERVE, "port to listen on (0 = any free port)" },
-	{ "root-passwd", OPT_STR, F(root_passwd), NULL, SERVE | INIT, "root password at initialization (default: random, printed once)" },
-	{ "no-root-pypi", OPT_BOOL, F(no_root_pypi), "false", SERVE | INIT, "do not create the root/pypi mirror at initialization" },
-	{ "root-pypi-url", OPT_STR, F(root_pypi_url), "https://pypi.org/simple/", SERVE | INIT, "mirror_url of root/pypi at initialization" },
+	{ "root-passwd", OPT_STR, F(root_passwd), NULL, SERVE | INIT | IMPORT, "root password at initialization (default: random, printed once)" },
+	{ "no-root-pypi", OPT_BOOL, F(no_root_pypi), "false", SERVE | INIT | IMPORT, "do not create the root/pypi mirror at initialization" },
+	{ "root-pypi-url", OPT_STR, F(root_pypi_url), "https://pypi.org/simple/", SERVE | INIT | IMPORT, "mirror_url of root/pypi at initialization" },
 	{ "threads", OPT_INT, F(threads), "0", SERVE, "worker threads (0 = number of cores)" },
 	{ "max-upload-size", OPT_SIZE, F(max_upload_size), "1G", SERVE, "largest request body accepted (413 beyond)" },
 	{ "map-size", OPT_SIZE, F(map_size), "64G", SERVE | INIT | STORECMDS, "LMDB map size (address space, not disk)" },
@@ -211,18 +212,21 @@ void config_usage(enum config_cmd cmd)
 {
 	printf("usage: devpi-like [serve|init|fsck] [options]\n"
 	       "       devpi-like backup [options] DEST\n"
-	       "       devpi-like export [--include-mirrored-files] [options] OUTDIR\n\n"
+	       "       devpi-like export [--include-mirrored-files] [options] OUTDIR\n"
+	       "       devpi-like import [--no-root-pypi] [options] INDIR\n\n"
 	       "  serve   serve the index (default); initializes an empty serverdir first\n"
 	       "  init    initialize a new serverdir and exit\n"
 	       "  fsck    verify every record and file of a serverdir; non-zero exit on problems\n"
 	       "  backup  write a consistent, compacted copy of the serverdir into DEST while\n"
 	       "          it is in use; a server started on DEST serves the same data\n"
 	       "  export  write the whole state in devpi's export format (dataindex.json and\n"
-	       "          the files) into OUTDIR, from one snapshot, while a server runs\n\n"
+	       "          the files) into OUTDIR, from one snapshot, while a server runs\n"
+	       "  import  read a devpi-server or devpi-like export into a new serverdir; all or\n"
+	       "          nothing\n\n"
 	       "options (also DEVPI_LIKE_<NAME> in the environment, or name = value\n"
 	       "under [devpi-like] in the file given with -c FILE):\n");
-	unsigned bit = 1u << (cmd == CMD_INIT || cmd == CMD_FSCK || cmd == CMD_BACKUP || cmd == CMD_EXPORT ? cmd
-														   : CMD_SERVE);
+	bool own = cmd == CMD_INIT || cmd == CMD_FSCK || cmd == CMD_BACKUP || cmd == CMD_EXPORT || cmd == CMD_IMPORT;
+	unsigned bit = 1u << (own ? cmd : CMD_SERVE);
 	for (size_t i = 0; i < NOPTS; i++) {
 		if (!(opts[i].cmds & bit))
 			continue;
@@ -261,6 +265,8 @@ int config_load(int argc, char **argv, struct config **out)
 			c->cmd = CMD_BACKUP;
 		else if (strcmp(argv[i], "export") == 0)
 			c->cmd = CMD_EXPORT;
+		else if (strcmp(argv[i], "import") == 0)
+			c->cmd = CMD_IMPORT;
 		else {
 			fprintf(stderr, "devpi-like: unknown command '%s' (try --help)\n", argv[i]);
 			goto fail;
@@ -297,7 +303,7 @@ int config_load(int argc, char **argv, struct config **out)
 			continue;
 		}
 		if (strncmp(a, "--", 2) != 0) {
-			if ((c->cmd == CMD_BACKUP || c->cmd == CMD_EXPORT) && !c->target) {
+			if ((c->cmd == CMD_BACKUP || c->cmd == CMD_EXPORT || c->cmd == CMD_IMPORT) && !c->target) {
 				c->target = xstrdup(a);
 				continue;
 			}
@@ -328,6 +334,10 @@ int config_load(int argc, char **argv, struct config **out)
 	}
 	if (c->cmd == CMD_BACKUP && (!c->target || !*c->target)) {
 		fprintf(stderr, "devpi-like: backup needs a destination directory (devpi-like backup DEST)\n");
+		goto fail;
+	}
+	if (c->cmd == CMD_IMPORT && (!c->target || !*c->target)) {
+		fprintf(stderr, "devpi-like: import needs the export directory (devpi-like import INDIR)\n");
 		goto fail;
 	}
 	if (c->cmd == CMD_EXPORT && (!c->target || !*c->target)) {

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum config_cmd { CMD_SERVE, CMD_INIT, CMD_FSCK, CMD_BACKUP, CMD_EXPORT, CMD_HELP, CMD_VERSION };
+enum config_cmd { CMD_SERVE, CMD_INIT, CMD_FSCK, CMD_BACKUP, CMD_EXPORT, CMD_IMPORT, CMD_HELP, CMD_VERSION };
 
 struct config {
 	enum config_cmd cmd;
@@ -45,7 +45,7 @@ struct config {
 	char *access_log;
 	bool no_checksum;          /* fsck: skip re-hashing file contents */
 	char *config_file;
-	char *target;              /* the positional argument: backup DEST, export OUTDIR */
+	char *target;              /* the positional argument: backup DEST, export OUTDIR, import INDIR */
 	bool include_mirrored_files; /* export: also files cached from mirrors */
 };
 
