@@ -14,6 +14,7 @@
 
 #include "common/err.h"
 #include "common/json.h"
+#include "common/progress.h"
 #include "common/util.h"
 #include "store/store.h"
 
@@ -110,11 +111,23 @@ static int check_version(void *arg, const char *key, size_t klen, const char *va
 	return 0;
 }
 
+static void fsck_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct progress *p = arg;
+	p->bytes_total = total > done ? total : done;
+	progress_add(p, 1, done - p->bytes);
+}
+
 int fsck_run(struct store *st, bool rehash, FILE *out, uint64_t *problems)
 {
 	struct fsck_ctx c = { out, 0, 0, NULL };
 	struct store_check_report rep;
-	int rc = store_check(st, rehash, on_store_problem, &c, &rep);
+	struct progress p;
+	progress_start(&p, "fsck", 0, 0);
+	p.tty = p.tty && out == stdout;      /* only the command draws */
+	int rc = store_check_progress(st, rehash, on_store_problem, &c, fsck_progress, &p, &rep);
+	if (p.tty)
+		fputs("\r\033[K", stderr);
 	if (rc)
 		return rc;
 	c.problems += rep.bad_records + rep.changelog_problems + rep.bad_blobs + rep.orphan_chunks;

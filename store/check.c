@@ -52,6 +52,9 @@ struct check {
 	bool rehash;
 	store_check_fn report;
 	void *arg;
+	store_progress_fn progress; /* per blob: bytes of blobs done, of the total */
+	void *parg;
+	uint64_t blob_bytes, blob_total;
 	struct store_check_report *r;
 	struct blob_ref *refs;    /* owned */
 	size_t nrefs, caprefs;
@@ -456,6 +459,10 @@ static int check_blobs(struct check *c)
 		bool bad = false;
 
 		c->r->blobs++;
+		if (c->progress && v.mv_size == BLOB_REC_LEN) {
+			c->blob_bytes += store_get_be64(v.mv_data);
+			c->progress(c->parg, c->blob_bytes, c->blob_total);
+		}
 		if (k.mv_size != 32) {
 			char q[QUOTE_MAX];
 			quote(q, k.mv_data, k.mv_size);
@@ -561,7 +568,20 @@ static int check_chunks(struct check *c)
 
 int store_check(struct store *s, bool rehash, store_check_fn report, void *arg, struct store_check_report *out)
 {
-	struct check c = { .s = s, .rehash = rehash, .report = report, .arg = arg, .r = out };
+	return store_check_progress(s, rehash, report, arg, NULL, NULL, out);
+}
+
+int store_check_progress(struct store *s, bool rehash, store_check_fn report, void *arg, store_progress_fn progress,
+			 void *parg, struct store_check_report *out)
+{
+	struct check c = { .s = s, .rehash = rehash, .report = report, .arg = arg, .progress = progress,
+			   .parg = parg, .r = out };
+	if (s && progress) {
+		MDB_envinfo info;
+		MDB_stat st;
+		if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0)
+			c.blob_total = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;   /* about the content */
+	}
 	struct store_txn *t = NULL;
 	int rc;
 

@@ -301,5 +301,9 @@ typedef void (*store_check_fn)(void *arg, const char *problem);
  * the whole scan: on a running server the data file grows meanwhile, since
  * pages freed by later commits cannot be reused until the check ends. */
 int store_check(struct store *s, bool rehash, store_check_fn report, void *arg, struct store_check_report *out);
+/* The same, calling progress(parg, bytes of blobs checked, about the total)
+ * once per blob. */
+int store_check_progress(struct store *s, bool rehash, store_check_fn report, void *arg, store_progress_fn progress,
+			 void *parg, struct store_check_report *out);
 
 #endif

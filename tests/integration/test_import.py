@@ -89,16 +89,25 @@ def canonical(path):
     return data
 
 
-def test_round_trip(server_factory, pkgdir, venv, tmp_path):
-    from test_export import doc_zip, populate
-    s = server_factory()
+def test_round_trip(upstream, mirror_factory, server_factory, pkgdir, venv, tmp_path):
+    from fake_upstream import get_page, html_links
+    from test_export import populate
+    s = mirror_factory()
     base, dev, wh, sd, old, tox = populate(s, pkgdir)
+    # and a mirror cache
+    f = upstream.build({"cachedpkg": {"1.0": {}}})[("cachedpkg", "1.0", "wheel")]
+    url = html_links(get_page(s, "cachedpkg"))[f.filename]["url"]
+    assert s.http.get(url[len(s.url):]).status_code == 200
     ex1, ex2 = tmp_path / "ex1", tmp_path / "ex2"
-    assert run("export", "--serverdir", str(s.serverdir), str(ex1)).returncode == 0
+    p = run("export", "--include-mirrored-files", "--serverdir", str(s.serverdir), str(ex1))
+    assert p.returncode == 0, p.stderr
     target = tmp_path / "store"
     p = run("import", "--serverdir", str(target), str(ex1))
     assert p.returncode == 0, p.stderr
-    assert run("export", "--serverdir", str(target), str(ex2)).returncode == 0
+    p = run("export", "--include-mirrored-files", "--serverdir", str(target), str(ex2))
+    assert p.returncode == 0, p.stderr
+    assert [x["relpath"] for x in canonical(ex2)["indexes"]["root/pypi"]["files"]] == \
+        [f"root/pypi/cachedpkg/1.0/{f.filename}"]
     a, b = canonical(ex1), canonical(ex2)
     assert a["users"] == b["users"]
     assert a["indexes"] == b["indexes"]
@@ -273,3 +282,19 @@ def test_kill_9_during_import(server_factory, tmp_path, pkgdir, delay):
     vers = s.jreq("GET", "/alice/base/hello").json()["result"]
     assert len(vers) == 41, "complete, never half an import"
     assert s.login("alice", "alice-pw").status_code == 200
+
+
+def test_summary_lines_off_a_terminal(server_factory, tmp_path):
+    """Not on a terminal: no redrawn progress line, one summary line each."""
+    s = server_factory()
+    s.new_stage()
+    s.stop()
+    results = [run("backup", "--serverdir", str(s.serverdir), str(tmp_path / "b")),
+               run("export", "--serverdir", str(s.serverdir), str(tmp_path / "e")),
+               run("import", "--serverdir", str(tmp_path / "i"), str(tmp_path / "e")),
+               run("fsck", "--serverdir", str(tmp_path / "i"))]
+    for name, p in zip(("backup", "export", "import"), results):
+        assert p.returncode == 0, p.stderr
+        assert "\r" not in p.stderr and "\033" not in p.stderr
+        assert len([l for l in p.stderr.splitlines() if l.startswith(f"{name}: done")]) == 1, p.stderr
+    assert results[3].returncode == 0 and results[3].stdout.startswith("fsck: ")
