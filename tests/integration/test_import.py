@@ -298,3 +298,27 @@ def test_summary_lines_off_a_terminal(server_factory, tmp_path):
         assert "\r" not in p.stderr and "\033" not in p.stderr
         assert len([l for l in p.stderr.splitlines() if l.startswith(f"{name}: done")]) == 1, p.stderr
     assert results[3].returncode == 0 and results[3].stdout.startswith("fsck: ")
+
+
+def test_import_dumpversion_1(server_factory, tmp_path):
+    """devpi-server's older dumps: dumpversion "1", files with only a hash_spec."""
+    def edit(d, data):
+        data["dumpversion"] = "1"
+        for f in base_files(data):
+            f["entrymapping"].pop("hashes")
+    d = broken_copy(tmp_path, edit)
+    target = tmp_path / "store"
+    p = run("import", "--serverdir", str(target), str(d))
+    assert p.returncode == 0, p.stderr
+    s = imported(server_factory, target)
+    assert s.login("alice", "alice-pw").status_code == 200
+    links = s.jreq("GET", "/alice/base/hello").json()["result"]["1.0"]["+links"]
+    assert sorted(l["rel"] for l in links) == ["doczip", "releasefile", "toxresult"]
+    # a wrong hash_spec is still caught
+    def bad(d, data):
+        data["dumpversion"] = "1"
+        f = base_files(data)[0]
+        f["entrymapping"].pop("hashes")
+        f["entrymapping"]["hash_spec"] = "sha256=" + "1" * 64
+    p = run("import", "--serverdir", str(tmp_path / "store2"), str(broken_copy(tmp_path / "x", bad)))
+    assert p.returncode != 0 and "the export says" in p.stderr

@@ -119,7 +119,7 @@ static void test_bounds_and_errors(void **state)
 	char *huge = xmalloc(n);
 	memset(huge, ' ', n);
 	huge[0] = '[';
-	for (size_t i = 1; i + 2 < n; i += 4)
+	for (size_t i = 1; i + 4 <= n - 3; i += 4)
 		memcpy(huge + i, "\"x\",", 4);
 	huge[n - 3] = '1';
 	huge[n - 1] = ']';
