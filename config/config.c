@@ -60,6 +60,8 @@ static const struct opt opts[] = {
 	{ "allow-anonymous-user-create", OPT_BOOL, F(allow_anonymous_user_create), "false", SERVE, "let anonymous callers create users (devpi's default)" },
 	{ "restrict-modify", OPT_STR, F(restrict_modify), NULL, SERVE, "only these principals (comma-separated users, :ANONYMOUS:, :AUTHENTICATED:) may create, modify and delete users and indexes" },
 	{ "login-fail-limit", OPT_INT, F(login_fail_limit), "10", SERVE, "failed password checks per user or address in a minute before further attempts get 429" },
+	{ "role", OPT_STR, F(role), "auto", SERVE, "auto, primary, replica or standalone (primary serves /+changelog to replicas)" },
+	{ "secretfile", OPT_STR, F(secretfile), NULL, SERVE, "file whose contents sign replica requests; the same on a primary and its replicas" },
 	{ "push-private-networks", OPT_BOOL, F(push_private_networks), "false", SERVE, "let external push reach this host and private networks (default: public addresses only)" },
 	{ "include-mirrored-files", OPT_BOOL, F(include_mirrored_files), "false", EXPORT, "export: also the files cached from mirror indexes" },
 	{ "log-level", OPT_STR, F(log_level), "info", SERVE | INIT | STORECMDS, "error, warn, info or debug" },

@@ -40,7 +40,9 @@ struct config {
 	bool allow_anonymous_user_create;
 	char *restrict_modify;     /* comma-separated principals, or NULL */
 	int login_fail_limit;
-	bool push_private_networks; /* external push may reach loopback/private addresses */      /* failed logins per user or address per minute before 429 */
+	bool push_private_networks; /* external push may reach loopback/private addresses */
+	char *role;                /* auto, primary, replica, standalone */
+	char *secretfile;          /* shared by a primary and its replicas, or NULL */      /* failed logins per user or address per minute before 429 */
 	char *log_level;
 	char *access_log;
 	bool no_checksum;          /* fsck: skip re-hashing file contents */

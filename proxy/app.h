@@ -28,6 +28,9 @@ struct app {
 					 * reads are then checked per caller and pages cached
 					 * per caller */
 	int listen_port;                /* the port actually bound */
+	bool primary;                   /* --role primary: serves /+changelog */
+	bool have_repl_key;
+	uint8_t repl_key[32];           /* signs replica requests (--secretfile) */
 };
 
 struct conn;

@@ -49,6 +49,9 @@ void h_version_get(struct req *r);       /* GET /<user>/<index>/<project>/<versi
 /* h_yank.c */
 void h_version_patch(struct req *r);     /* PATCH /<user>/<index>/<project>/<version> (yank) */
 
+/* h_changelog.c */
+void h_changelog(struct req *r);         /* GET /+changelog/<N>[-] (primary, replicas only) */
+
 /* h_authcheck.c */
 void h_authcheck(struct req *r);         /* GET /+authcheck (nginx auth_request) */
 

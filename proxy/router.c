@@ -388,6 +388,10 @@ static bool check_user_index_names(struct req *r, size_t upto)
 static void route_plus(struct req *r)
 {
 	const char *s = r->segs[0];
+	if (r->nsegs == 2 && strcmp(s, "+changelog") == 0) {
+		method_is(r, M_GET) ? collect(r, h_changelog, 0) : not_allowed(r);
+		return;
+	}
 	if (r->nsegs != 1) {
 		resp_abort(r, 404, "not found");
 	} else if (strcmp(s, "+api") == 0) {

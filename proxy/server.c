@@ -32,6 +32,7 @@
 #include "proxy/cpupool.h"
 #include "proxy/model.h"
 #include "proxy/rcache.h"
+#include "proxy/replauth.h"
 #include "proxy/upstream.h"
 #include "proxy/wjob.h"
 #include "store/store.h"
@@ -119,6 +120,37 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(main_base);
 }
 
+/* The node's role (API.md 8.1) and the replication key.  Only a primary
+ * serves /+changelog, and only with a --secretfile to check replicas by. */
+static int server_role(struct app *a)
+{
+	const char *role = a->cfg->role ? a->cfg->role : "auto";
+	if (strcmp(role, "master") == 0)
+		role = "primary";
+	if (strcmp(role, "auto") && strcmp(role, "primary") && strcmp(role, "standalone") && strcmp(role, "replica")) {
+		log_err("--role must be auto, primary, replica or standalone, not '%s'", role);
+		return ERR_INVAL;
+	}
+	if (strcmp(role, "replica") == 0) {
+		log_err("--role replica is not supported yet by this build");
+		return ERR_INVAL;
+	}
+	if (a->cfg->secretfile) {
+		int rc = replauth_load_key(a->cfg->secretfile, a->repl_key);
+		if (rc) {
+			log_err("cannot use --secretfile '%s': %s", a->cfg->secretfile, err_str(rc));
+			return rc;
+		}
+		a->have_repl_key = true;
+	}
+	a->primary = strcmp(role, "primary") == 0;
+	if (a->primary && !a->have_repl_key) {
+		log_err("--role primary needs --secretfile (replicas sign their requests with it)");
+		return ERR_INVAL;
+	}
+	return ERR_OK;
+}
+
 int server_run(const struct config *cfg, struct store *st)
 {
 	struct app a;
@@ -140,6 +172,8 @@ int server_run(const struct config *cfg, struct store *st)
 		return rc;
 	}
 	atomic_store(&a.acl_read_used, model_any_acl_read(st));
+	if ((rc = server_role(&a)))
+		return rc;
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	rc = store_writer_start(st);
