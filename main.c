@@ -25,6 +25,24 @@ static int open_store(const struct config *cfg, struct store **st)
 	return rc;
 }
 
+/* The store of an existing, initialized serverdir (the store commands
+ * must not create one). */
+static int open_existing_store(const struct config *cfg, struct store **st)
+{
+	bool inited = false;
+	*st = NULL;
+	if (access(cfg->serverdir, F_OK) != 0) {
+		log_err("no serverdir '%s'", cfg->serverdir);
+		return ERR_NOTFOUND;
+	}
+	int rc = open_store(cfg, st);
+	if (!rc && !(rc = model_is_initialized(*st, &inited)) && !inited) {
+		log_err("'%s' is not an initialized devpi-like serverdir", cfg->serverdir);
+		rc = ERR_NOTFOUND;
+	}
+	return rc;
+}
+
 static int cmd_init(const struct config *cfg)
 {
 	struct store *st = NULL;
@@ -44,16 +62,7 @@ static int cmd_fsck(const struct config *cfg)
 {
 	struct store *st = NULL;
 	uint64_t problems = 0;
-	bool inited = false;
-	if (access(cfg->serverdir, F_OK) != 0) {
-		log_err("no serverdir '%s'", cfg->serverdir);
-		return ERR_NOTFOUND;
-	}
-	int rc = open_store(cfg, &st);
-	if (!rc && !(rc = model_is_initialized(st, &inited)) && !inited) {
-		log_err("'%s' is not an initialized devpi-like serverdir", cfg->serverdir);
-		rc = ERR_NOTFOUND;
-	}
+	int rc = open_existing_store(cfg, &st);
 	if (!rc) {
 		rc = fsck_run(st, !cfg->no_checksum, stdout, &problems);
 		if (rc)
@@ -65,31 +74,15 @@ static int cmd_fsck(const struct config *cfg)
 	return rc;
 }
 
-static void backup_progress(void *arg, uint64_t done, uint64_t total)
-{
-	struct progress *p = arg;
-	p->bytes_total = total;
-	progress_add(p, 0, done - p->bytes);
-}
-
 static int cmd_backup(const struct config *cfg)
 {
 	struct store *st = NULL;
-	bool inited = false;
 	struct progress p;
-	if (access(cfg->serverdir, F_OK) != 0) {
-		log_err("no serverdir '%s'", cfg->serverdir);
-		return ERR_NOTFOUND;
-	}
 	signal(SIGPIPE, SIG_IGN);
-	int rc = open_store(cfg, &st);
-	if (!rc && !(rc = model_is_initialized(st, &inited)) && !inited) {
-		log_err("'%s' is not an initialized devpi-like serverdir", cfg->serverdir);
-		rc = ERR_NOTFOUND;
-	}
+	int rc = open_existing_store(cfg, &st);
 	if (!rc) {
 		progress_start(&p, "backup", 0, 0);
-		rc = store_backup(st, cfg->target, backup_progress, &p);
+		rc = store_backup(st, cfg->target, progress_bytes, &p);
 		p.items = rc ? 0 : 1;
 		progress_end(&p, rc == ERR_OK);
 		if (rc)
@@ -102,17 +95,8 @@ static int cmd_backup(const struct config *cfg)
 static int cmd_export(const struct config *cfg)
 {
 	struct store *st = NULL;
-	bool inited = false;
 	struct progress p;
-	if (access(cfg->serverdir, F_OK) != 0) {
-		log_err("no serverdir '%s'", cfg->serverdir);
-		return ERR_NOTFOUND;
-	}
-	int rc = open_store(cfg, &st);
-	if (!rc && !(rc = model_is_initialized(st, &inited)) && !inited) {
-		log_err("'%s' is not an initialized devpi-like serverdir", cfg->serverdir);
-		rc = ERR_NOTFOUND;
-	}
+	int rc = open_existing_store(cfg, &st);
 	if (!rc) {
 		progress_start(&p, "export", 0, 0);
 		rc = export_run(st, cfg->target, cfg->include_mirrored_files, &p);

@@ -72,6 +72,13 @@ void progress_add(struct progress *p, uint64_t items, uint64_t bytes)
 	}
 }
 
+void progress_bytes(void *arg, uint64_t done, uint64_t total)
+{
+	struct progress *p = arg;
+	p->bytes_total = total > done ? total : done;
+	progress_add(p, 1, done > p->bytes ? done - p->bytes : 0);
+}
+
 void progress_end(struct progress *p, bool ok)
 {
 	draw(p, true, ok);

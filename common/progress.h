@@ -24,6 +24,9 @@ struct progress {
 void progress_start(struct progress *p, const char *what, uint64_t items_total, uint64_t bytes_total);
 /* Adds to the counts done and redraws when due. */
 void progress_add(struct progress *p, uint64_t items, uint64_t bytes);
+/* A store_progress_fn for long store operations (backup, fsck): arg is
+ * the struct progress; done bytes of about total, one item per call. */
+void progress_bytes(void *arg, uint64_t done, uint64_t total);
 /* Prints the summary line (ok: finished, else "stopped"). */
 void progress_end(struct progress *p, bool ok);
 

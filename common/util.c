@@ -1,6 +1,9 @@
-/* util.c — hashing, hex, base64, random, time formats (see util.h). */
+/* util.c — hashing, hex, base64, random, time formats, a directory test
+ * (see util.h). */
 #include "common/util.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -63,7 +66,7 @@ void hex_encode(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int hexval(char c)
+int hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -79,7 +82,7 @@ int hex_decode(const char *s, size_t slen, uint8_t *out, size_t n)
 	if (slen != 2 * n)
 		return ERR_PARSE;
 	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		int hi = hex_digit((unsigned char)s[2 * i]), lo = hex_digit((unsigned char)s[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return ERR_PARSE;
 		out[i] = (uint8_t)(hi << 4 | lo);
@@ -189,4 +192,20 @@ uint64_t time_mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int dir_is_empty(const char *path, bool *exists)
+{
+	DIR *d = opendir(path);
+	*exists = false;
+	if (!d)
+		return errno == ENOENT ? ERR_OK : errno == ENOTDIR ? ERR_INVAL : ERR_IO;
+	*exists = true;
+	struct dirent *de;
+	int rc = ERR_OK;
+	while (!rc && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			rc = ERR_EXISTS;
+	closedir(d);
+	return rc;
 }

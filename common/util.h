@@ -3,6 +3,7 @@
 #ifndef COMMON_UTIL_H
 #define COMMON_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -27,6 +28,13 @@ void hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen, uin
 void hex_encode(const uint8_t *p, size_t n, char *out);
 /* Decodes exactly 2n hex chars into n bytes; ERR_PARSE on a bad digit. */
 int hex_decode(const char *s, size_t slen, uint8_t *out, size_t n);
+/* Whether path is a directory that holds nothing: ERR_OK with *exists
+ * false if it is missing, ERR_OK with *exists true if it is an empty
+ * directory, ERR_EXISTS if it holds anything, ERR_INVAL if it is not a
+ * directory, ERR_IO otherwise. */
+int dir_is_empty(const char *path, bool *exists);
+/* The value of one hex digit (either case), or -1. */
+int hex_digit(int c);
 
 /* Standard base64 with padding; out needs 4*ceil(n/3)+1 bytes. */
 size_t base64_encode(const uint8_t *p, size_t n, char *out);

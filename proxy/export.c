@@ -16,7 +16,6 @@
 #include "proxy/export.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -144,63 +143,27 @@ static int write_content(struct exp *e, const char *rel, const char *hex, uint64
 
 /* ---- records ------------------------------------------------------------------ */
 
-struct keylist {
-	char **keys;
-	size_t n, cap;
-	size_t strip;                /* prefix length to drop */
-};
-
-static int collect_key(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
-{
-	struct keylist *kl = arg;
-	if (kl->n == kl->cap) {
-		kl->cap = kl->cap ? 2 * kl->cap : 16;
-		kl->keys = xrealloc(kl->keys, kl->cap * sizeof *kl->keys);
-	}
-	kl->keys[kl->n++] = xstrdup(key + kl->strip);
-	return 0;
-}
-
-static void keylist_release(struct keylist *kl)
-{
-	for (size_t i = 0; i < kl->n; i++)
-		xfree(kl->keys[i]);
-	xfree(kl->keys);
-	memset(kl, 0, sizeof *kl);
-}
-
-/* The names under prefix (keys without it).  A keylist holds names only:
- * a stage's projects or a project's versions, never record bodies. */
-static int list_under(struct store_txn *t, const char *prefix, struct keylist *kl)
-{
-	memset(kl, 0, sizeof *kl);
-	kl->strip = strlen(prefix);
-	return store_scan(t, prefix, collect_key, kl);
-}
-
 static int export_users(struct exp *e)
 {
-	struct keylist kl;
-	int rc = list_under(e->t, "user/", &kl);
+	struct store_keys kl;
+	int rc = store_list_keys(e->t, "user/", &kl);
 	put_raw(e, "\"users\":{");
 	for (size_t i = 0; !rc && i < kl.n; i++) {
-		char key[600];
-		snprintf(key, sizeof key, "user/%s", kl.keys[i]);
-		cJSON *u = model_get(e->t, key);
+		cJSON *u = model_get(e->t, kl.keys[i]);
 		if (!u)
 			continue;
 		cJSON_DeleteItemFromObjectCaseSensitive(u, "indexes");
 		if (!cJSON_GetObjectItemCaseSensitive(u, "username"))
-			cJSON_AddStringToObject(u, "username", kl.keys[i]);
+			cJSON_AddStringToObject(u, "username", kl.keys[i] + kl.plen);
 		put_raw(e, i ? "," : "");
-		put_string(e, kl.keys[i]);
+		put_string(e, kl.keys[i] + kl.plen);
 		put_raw(e, ":");
 		put_json(e, u);
 		cJSON_Delete(u);
 		progress_add(e->p, 1, 0);
 	}
 	put_raw(e, "}");
-	keylist_release(&kl);
+	store_keys_release(&kl);
 	return rc ? rc : e->rc;
 }
 
@@ -285,29 +248,29 @@ static int export_file(struct exp *e, const char *stage, const char *project, co
  * records, one for the metadata, one for the files. */
 static int export_stage_data(struct exp *e, const char *stage)
 {
-	struct keylist projects;
+	struct store_keys projects;
 	char prefix[700];
 	snprintf(prefix, sizeof prefix, "proj/%s/", stage);
-	int rc = list_under(e->t, prefix, &projects);
+	int rc = store_list_keys(e->t, prefix, &projects);
 	for (int pass = 0; pass < 2 && !rc; pass++) {
 		bool first = true;
 		put_raw(e, pass == 0 ? ",\"projects\":{" : ",\"files\":[");
 		for (size_t i = 0; !rc && i < projects.n; i++) {
-			const char *project = projects.keys[i];
+			const char *project = projects.keys[i] + projects.plen;
 			char key[800];
 			snprintf(key, sizeof key, "proj/%s/%s", stage, project);
 			cJSON *prec = model_get(e->t, key);
 			const char *name = json_get_str(prec, "name") ? json_get_str(prec, "name") : project;
-			struct keylist versions;
+			struct store_keys versions;
 			snprintf(prefix, sizeof prefix, "ver/%s/%s/", stage, project);
-			rc = list_under(e->t, prefix, &versions);
+			rc = store_list_keys(e->t, prefix, &versions);
 			if (pass == 0) {
 				put_raw(e, i ? "," : "");
 				put_string(e, name);
 				put_raw(e, ":{");
 			}
 			for (size_t k = 0; !rc && k < versions.n; k++) {
-				snprintf(key, sizeof key, "ver/%s/%s/%s", stage, project, versions.keys[k]);
+				snprintf(key, sizeof key, "ver/%s/%s/%s", stage, project, versions.keys[k] + versions.plen);
 				cJSON *ver = model_get(e->t, key);
 				if (!ver)
 					continue;
@@ -315,13 +278,13 @@ static int export_stage_data(struct exp *e, const char *stage)
 				cJSON_DeleteItemFromObjectCaseSensitive(ver, "+elinks");
 				if (pass == 0) {
 					put_raw(e, k ? "," : "");
-					put_string(e, versions.keys[k]);
+					put_string(e, versions.keys[k] + versions.plen);
 					put_raw(e, ":");
 					put_json(e, ver);
 				} else {
 					const cJSON *l;
 					cJSON_ArrayForEach(l, links) {
-						if ((rc = export_file(e, stage, project, name, versions.keys[k], links, l,
+						if ((rc = export_file(e, stage, project, name, versions.keys[k] + versions.plen, links, l,
 								      &first)))
 							break;
 					}
@@ -331,28 +294,28 @@ static int export_stage_data(struct exp *e, const char *stage)
 			}
 			if (pass == 0)
 				put_raw(e, "}");
-			keylist_release(&versions);
+			store_keys_release(&versions);
 			cJSON_Delete(prec);
 		}
 		put_raw(e, pass == 0 ? "}" : "]");
 	}
-	keylist_release(&projects);
+	store_keys_release(&projects);
 	return rc ? rc : e->rc;
 }
 
 /* A mirror's cached files (--include-mirrored-files), with minimal version
- * data: one pass to list, then the entries. */
+ * data: one pass to list, then the entries.  The file records are the
+ * truth (an imported mirror cache has no pages); the (project, version)
+ * set is held in memory to dedupe, a small record per cached version. */
 static int export_mirror_files(struct exp *e, const char *stage)
 {
-	struct keylist files;
+	struct store_keys files;
 	char prefix[700];
 	snprintf(prefix, sizeof prefix, "file/%s/", stage);
-	int rc = list_under(e->t, prefix, &files);
+	int rc = store_list_keys(e->t, prefix, &files);
 	cJSON *projects = cJSON_CreateObject();   /* project → {version: {name, version}}: small records */
 	for (size_t i = 0; !rc && i < files.n; i++) {
-		char key[1200];
-		snprintf(key, sizeof key, "file/%s/%s", stage, files.keys[i]);
-		cJSON *rec = model_get(e->t, key);
+		cJSON *rec = model_get(e->t, files.keys[i]);
 		const char *p = json_get_str(rec, "project"), *v = json_get_str(rec, "version");
 		if (p && v && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "deleted"))) {
 			char *norm = name_normalize_dup(p, strlen(p));
@@ -373,9 +336,7 @@ static int export_mirror_files(struct exp *e, const char *stage)
 	put_raw(e, ",\"files\":[");
 	bool first = true;
 	for (size_t i = 0; !rc && i < files.n; i++) {
-		char key[1200];
-		snprintf(key, sizeof key, "file/%s/%s", stage, files.keys[i]);
-		cJSON *rec = model_get(e->t, key);
+		cJSON *rec = model_get(e->t, files.keys[i]);
 		const char *p = json_get_str(rec, "project"), *v = json_get_str(rec, "version");
 		if (p && v && json_get_str(rec, "relpath")) {
 			char *norm = name_normalize_dup(p, strlen(p));
@@ -390,63 +351,50 @@ static int export_mirror_files(struct exp *e, const char *stage)
 	}
 	put_raw(e, "]");
 	cJSON_Delete(projects);
-	keylist_release(&files);
+	store_keys_release(&files);
 	return rc ? rc : e->rc;
 }
 
 static int export_indexes(struct exp *e)
 {
-	struct keylist stages;
-	int rc = list_under(e->t, "index/", &stages);
+	struct store_keys stages;
+	int rc = store_list_keys(e->t, "index/", &stages);
 	put_raw(e, ",\"indexes\":{");
 	for (size_t i = 0; !rc && i < stages.n; i++) {
-		char key[700];
-		snprintf(key, sizeof key, "index/%s", stages.keys[i]);
-		cJSON *cfg = model_get(e->t, key);
+		cJSON *cfg = model_get(e->t, stages.keys[i]);
 		if (!cfg)
 			continue;
 		const char *type = json_get_str(cfg, "type");
 		bool mirror = type && strcmp(type, "mirror") == 0;
 		put_raw(e, i ? "," : "");
-		put_string(e, stages.keys[i]);
+		put_string(e, stages.keys[i] + stages.plen);
 		put_raw(e, ":{\"indexconfig\":");
 		put_json(e, cfg);
 		if (!mirror)
-			rc = export_stage_data(e, stages.keys[i]);
+			rc = export_stage_data(e, stages.keys[i] + stages.plen);
 		else if (e->include_mirrored)
-			rc = export_mirror_files(e, stages.keys[i]);
+			rc = export_mirror_files(e, stages.keys[i] + stages.plen);
 		else
 			put_raw(e, ",\"projects\":{},\"files\":[]");
 		put_raw(e, "}");
 		cJSON_Delete(cfg);
 	}
 	put_raw(e, "}");
-	keylist_release(&stages);
+	store_keys_release(&stages);
 	return rc ? rc : e->rc;
 }
 
 /* outdir must be new or empty. */
 static int prepare_outdir(const char *outdir)
 {
-	if (mkdir(outdir, 0755) == 0)
-		return ERR_OK;
-	if (errno != EEXIST) {
-		log_err("export: cannot create '%s': %s", outdir, strerror(errno));
-		return ERR_IO;
-	}
-	DIR *d = opendir(outdir);
-	if (!d) {
-		log_err("export: '%s' is not a directory", outdir);
-		return ERR_INVAL;
-	}
-	struct dirent *de;
-	int rc = ERR_OK;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			rc = ERR_EXISTS;
-	closedir(d);
+	bool exists;
+	int rc = dir_is_empty(outdir, &exists);
 	if (rc)
-		log_err("export: '%s' is not empty", outdir);
+		log_err("export: '%s' is %s", outdir, rc == ERR_EXISTS ? "not empty" : "not a usable directory");
+	else if (!exists && mkdir(outdir, 0755) != 0) {
+		log_err("export: cannot create '%s': %s", outdir, strerror(errno));
+		rc = ERR_IO;
+	}
 	return rc;
 }
 

@@ -3,8 +3,10 @@
  *
  * Everything is read from one read transaction, so the export is one
  * consistent serial while a server keeps writing.  dataindex.json is
- * written as it goes (one index, one version at a time), so memory does
- * not grow with the store; file contents are copied chunk by chunk.
+ * written as it goes (one index, one version at a time), so memory is
+ * bounded by the largest record and one stage's key list, not by the
+ * store (with --include-mirrored-files also a small record per cached
+ * mirror version); file contents are copied chunk by chunk.
  */
 #ifndef PROXY_EXPORT_H
 #define PROXY_EXPORT_H

@@ -171,8 +171,6 @@ void flight_finish(struct flight *f, int rc)
 		*pp = f->next;
 	f->finished = true;
 	f->rc = rc;
-	f->prog.done = true;
-	f->prog.final_rc = rc;
 	for (struct waiter *w = f->waiters; w; w = w->next) {
 		w->final_pending = true;
 		if (!w->progress_pending)

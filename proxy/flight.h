@@ -31,8 +31,6 @@ struct flight_progress {
 	int64_t content_length;      /* -1 until the head is known / if absent */
 	bool head_known;
 	void *shared;                /* what the owner attached, if anything */
-	int final_rc;                /* valid once done */
-	bool done;
 };
 
 /* Joins the flight for key or creates it.  Returns true when the caller is

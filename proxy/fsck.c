@@ -111,13 +111,6 @@ static int check_version(void *arg, const char *key, size_t klen, const char *va
 	return 0;
 }
 
-static void fsck_progress(void *arg, uint64_t done, uint64_t total)
-{
-	struct progress *p = arg;
-	p->bytes_total = total > done ? total : done;
-	progress_add(p, 1, done - p->bytes);
-}
-
 int fsck_run(struct store *st, bool rehash, FILE *out, uint64_t *problems)
 {
 	struct fsck_ctx c = { out, 0, 0, NULL };
@@ -125,7 +118,7 @@ int fsck_run(struct store *st, bool rehash, FILE *out, uint64_t *problems)
 	struct progress p;
 	progress_start(&p, "fsck", 0, 0);
 	p.tty = p.tty && out == stdout;      /* only the command draws */
-	int rc = store_check_progress(st, rehash, on_store_problem, &c, fsck_progress, &p, &rep);
+	int rc = store_check_progress(st, rehash, on_store_problem, &c, progress_bytes, &p, &rep);
 	if (p.tty)
 		fputs("\r\033[K", stderr);
 	if (rc)

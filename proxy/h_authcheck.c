@@ -26,7 +26,7 @@ static void answer(struct req *r, int status)
 	if (status == 401 && devpi_client)
 		status = 403;
 	if (status == 401)
-		resp_header(r, "WWW-Authenticate", "Basic realm=\"pypi\"");
+		web_challenge(r);
 	resp_send(r, status, NULL, "text/plain; charset=utf-8", "", 0);
 }
 

@@ -14,6 +14,7 @@
  * the connection drains (back-pressure: a slow replica costs at most the
  * send-ahead bound in memory, and reads one entry at a time).
  */
+#include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,8 +158,9 @@ void h_changelog(struct req *r)
 	char *end = NULL;
 	size_t al = strlen(arg);
 	bool stream = al > 0 && arg[al - 1] == '-';
+	errno = 0;
 	long long n = strtoll(arg, &end, 10);
-	if (al == 0 || al > 20 || arg[0] < '0' || arg[0] > '9' || (*end && !(stream && end == arg + al - 1))) {
+	if (al == 0 || al > 20 || arg[0] < '0' || arg[0] > '9' || errno || (*end && !(stream && end == arg + al - 1))) {
 		resp_message(r, 400, "invalid serial '%.40s'", arg);
 		return;
 	}

@@ -39,7 +39,7 @@ enum del_kind { DEL_USER, DEL_INDEX, DEL_PROJECT, DEL_VERSION, DEL_FILE };
 
 struct del_job {
 	enum del_kind kind;
-	char *user, *index, *project, *version, *relpath;  /* as the kind needs */
+	char *user, *project, *version, *relpath;  /* as the kind needs */
 	char stage[300];
 	bool force;
 	int status;                   /* the answer, set by the job */
@@ -49,52 +49,23 @@ struct del_job {
 static void del_job_free(struct del_job *j)
 {
 	xfree(j->user);
-	xfree(j->index);
 	xfree(j->project);
 	xfree(j->version);
 	xfree(j->relpath);
 	xfree(j);
 }
 
-/* ---- key collection (scan first, then write: a scan must not see its own
- * writes under its prefix) ---------------------------------------------- */
-
-struct keylist {
-	char **keys;
-	size_t n, cap;
-};
-
-static int keylist_add(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
-{
-	struct keylist *kl = arg;
-	if (kl->n == kl->cap) {
-		kl->cap = kl->cap ? 2 * kl->cap : 16;
-		kl->keys = xrealloc(kl->keys, kl->cap * sizeof *kl->keys);
-	}
-	kl->keys[kl->n++] = xstrndup(key, klen);
-	return 0;
-}
-
-static void keylist_release(struct keylist *kl)
-{
-	for (size_t i = 0; i < kl->n; i++)
-		xfree(kl->keys[i]);
-	xfree(kl->keys);
-	kl->keys = NULL;
-	kl->n = kl->cap = 0;
-}
-
 /* Deletes every key under prefix. */
 static int del_prefix(struct store_txn *t, const char *prefix)
 {
-	struct keylist kl = { 0 };
-	int rc = store_scan(t, prefix, keylist_add, &kl);
+	struct store_keys kl = { 0 };
+	int rc = store_list_keys(t, prefix, &kl);
 	for (size_t i = 0; !rc && i < kl.n; i++) {
 		rc = store_del(t, kl.keys[i]);
 		if (rc == ERR_NOTFOUND)
 			rc = ERR_OK;
 	}
-	keylist_release(&kl);
+	store_keys_release(&kl);
 	return rc;
 }
 
@@ -107,13 +78,12 @@ static bool index_is_mirror(const cJSON *cfg)
 /* Deletes the cached files (and extracted .metadata) of project's links
  * on its cached mirror page in stage, only those of version unless NULL:
  * their records go, the links stay.  *on_page: whether the page lists
- * such a link at all; *count: the records deleted. */
+ * such a link at all. */
 static int del_mirror_files(struct store_txn *t, const char *stage, const char *project, const char *version,
-			    bool *on_page, int *count)
+			    bool *on_page)
 {
 	char key[KEY_MAX];
 	int rc = ERR_OK;
-	*count = 0;
 	*on_page = false;
 	snprintf(key, sizeof key, "mirror/%s/%s", stage, project);
 	cJSON *page = model_get(t, key);
@@ -125,10 +95,7 @@ static int del_mirror_files(struct store_txn *t, const char *stage, const char *
 		*on_page = true;
 		for (int meta = 0; meta < 2 && !rc; meta++) {
 			snprintf(key, sizeof key, "file/%s%s", rel, meta ? ".metadata" : "");
-			rc = store_del(t, key);
-			if (rc == ERR_OK)
-				(*count)++;
-			else if (rc == ERR_NOTFOUND)
+			if ((rc = store_del(t, key)) == ERR_NOTFOUND)
 				rc = ERR_OK;
 		}
 		if (rc)
@@ -183,29 +150,29 @@ static int del_private_version(struct store_txn *t, const char *stage, const cha
 /* Deletes the project record when no version of it remains. */
 static int drop_project_if_empty(struct store_txn *t, const char *stage, const char *project)
 {
-	struct keylist kl = { 0 };
+	struct store_keys kl = { 0 };
 	char prefix[KEY_MAX];
 	snprintf(prefix, sizeof prefix, "ver/%s/%s/", stage, project);
-	int rc = store_scan(t, prefix, keylist_add, &kl);
+	int rc = store_list_keys(t, prefix, &kl);
 	if (!rc && kl.n == 0) {
 		snprintf(prefix, sizeof prefix, "proj/%s/%s", stage, project);
 		rc = store_del(t, prefix);
 		if (rc == ERR_NOTFOUND)
 			rc = ERR_OK;
 	}
-	keylist_release(&kl);
+	store_keys_release(&kl);
 	return rc;
 }
 
 static int del_private_project(struct store_txn *t, const char *stage, const char *project)
 {
-	struct keylist kl = { 0 };
+	struct store_keys kl = { 0 };
 	char prefix[KEY_MAX];
-	size_t plen = (size_t)snprintf(prefix, sizeof prefix, "ver/%s/%s/", stage, project);
-	int rc = store_scan(t, prefix, keylist_add, &kl);
+	snprintf(prefix, sizeof prefix, "ver/%s/%s/", stage, project);
+	int rc = store_list_keys(t, prefix, &kl);
 	for (size_t i = 0; !rc && i < kl.n; i++)
-		rc = del_private_version(t, stage, project, kl.keys[i] + plen);
-	keylist_release(&kl);
+		rc = del_private_version(t, stage, project, kl.keys[i] + kl.plen);
+	store_keys_release(&kl);
 	if (!rc) {
 		snprintf(prefix, sizeof prefix, "proj/%s/%s", stage, project);
 		rc = store_del(t, prefix);
@@ -242,7 +209,7 @@ static int del_index_records(struct store_txn *t, const char *stage)
 static int run_user(struct store_txn *t, struct del_job *j)
 {
 	char key[KEY_MAX];
-	struct keylist kl = { 0 };
+	struct store_keys kl = { 0 };
 	snprintf(key, sizeof key, "user/%s", j->user);
 	cJSON *u = model_get(t, key);
 	int rc = ERR_OK;
@@ -251,15 +218,15 @@ static int run_user(struct store_txn *t, struct del_job *j)
 		goto out;
 	}
 	char prefix[KEY_MAX];
-	size_t plen = (size_t)snprintf(prefix, sizeof prefix, "index/%s/", j->user);
-	if ((rc = store_scan(t, prefix, keylist_add, &kl)))
+	snprintf(prefix, sizeof prefix, "index/%s/", j->user);
+	if ((rc = store_list_keys(t, prefix, &kl)))
 		goto out;
 	for (size_t i = 0; i < kl.n; i++) {
 		cJSON *cfg = model_get(t, kl.keys[i]);
 		bool vol = model_index_volatile(cfg);
 		cJSON_Delete(cfg);
 		if (!vol) {
-			ANSWER(j, 403, "user '%s' has non-volatile index: %s", j->user, kl.keys[i] + plen);
+			ANSWER(j, 403, "user '%s' has non-volatile index: %s", j->user, kl.keys[i] + kl.plen);
 			goto out;
 		}
 	}
@@ -270,7 +237,7 @@ static int run_user(struct store_txn *t, struct del_job *j)
 	if (!rc)
 		ANSWER(j, 200, "user '%s' deleted", j->user);
 out:
-	keylist_release(&kl);
+	store_keys_release(&kl);
 	cJSON_Delete(u);
 	return rc;
 }
@@ -292,13 +259,13 @@ static int run_project(struct store_txn *t, struct del_job *j, const cJSON *cfg)
 	char key[KEY_MAX];
 	const char *v;
 	size_t len;
-	int rc = ERR_OK, n = 0;
+	int rc = ERR_OK;
 	if (index_is_mirror(cfg)) {
 		/* the cached page and files go; the next request fetches again */
 		bool on_page = false;
 		snprintf(key, sizeof key, "mirror/%s/%s", j->stage, j->project);
 		bool had_page = store_get(t, key, &v, &len) == ERR_OK;
-		rc = del_mirror_files(t, j->stage, j->project, NULL, &on_page, &n);
+		rc = del_mirror_files(t, j->stage, j->project, NULL, &on_page);
 		if (!rc && had_page && !(rc = store_del(t, key)))
 			rc = mirror_expire(t, key);
 		if (!rc && !had_page)
@@ -327,11 +294,11 @@ static int run_version(struct store_txn *t, struct del_job *j, const cJSON *cfg)
 	char key[KEY_MAX];
 	const char *v;
 	size_t len;
-	int rc = ERR_OK, n = 0;
+	int rc = ERR_OK;
 	if (index_is_mirror(cfg)) {
 		/* only the downloaded files go; the links stay */
 		bool on_page = false;
-		rc = del_mirror_files(t, j->stage, j->project, j->version, &on_page, &n);
+		rc = del_mirror_files(t, j->stage, j->project, j->version, &on_page);
 		if (!rc && !on_page)
 			ANSWER(j, 404, "version '%s' of project '%s' not found on stage '%s'", j->version, j->project,
 			       j->stage);
@@ -501,10 +468,8 @@ static struct del_job *job_for(struct req *r, enum del_kind kind)
 	struct del_job *j = xcalloc(1, sizeof *j);
 	j->kind = kind;
 	j->user = xstrdup(r->segs[0]);
-	if (r->nsegs >= 2) {
-		j->index = xstrdup(r->segs[1]);
+	if (r->nsegs >= 2)
 		snprintf(j->stage, sizeof j->stage, "%s/%s", r->segs[0], r->segs[1]);
-	}
 	j->force = req_query_has(r, "force");
 	return j;
 }

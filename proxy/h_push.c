@@ -807,12 +807,8 @@ void h_push(struct req *r)
 			     r->user ? r->user : "anonymous", user, index);
 		goto out;
 	}
-	if (!(body = web_json_body(r)))
+	if (!(body = web_json_object(r)))
 		goto out;
-	if (!cJSON_IsObject(body)) {
-		resp_message(r, 400, "push request must be a JSON object");
-		goto out;
-	}
 	const char *name = json_get_str(body, "name"), *version = json_get_str(body, "version");
 	if (!name || !version || !*name || !*version) {
 		resp_message(r, 400, "there are no files for %.200s %.200s: name and version are required",

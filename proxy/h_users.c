@@ -237,64 +237,105 @@ void h_login(struct req *r)
 	cJSON_Delete(body);
 }
 
-/* ---- create user ------------------------------------------------------ */
+/* ---- writing a user record (create, modify) --------------------------- */
 
-struct user_create {
+/* A user record on its way to the store, through the CPU pool when a
+ * password must be hashed first. */
+struct user_write {
 	char *name;
 	char *pw;                       /* to hash on the CPU pool, or NULL */
-	cJSON *rec;                     /* the record, pwhash added once known */
+	cJSON *old;                     /* modify: the record as read (lost-update guard); create: NULL */
+	cJSON *rec;                     /* the record, pwhash set once known */
 	int rc;
 };
 
-static void user_create_free(struct user_create *uc)
+static void user_write_free(struct user_write *uw)
 {
-	xfree(uc->name);
-	if (uc->pw) {
-		memset(uc->pw, 0, strlen(uc->pw));
-		xfree(uc->pw);
+	xfree(uw->name);
+	if (uw->pw) {
+		memset(uw->pw, 0, strlen(uw->pw));
+		xfree(uw->pw);
 	}
-	cJSON_Delete(uc->rec);
-	xfree(uc);
+	cJSON_Delete(uw->old);
+	cJSON_Delete(uw->rec);
+	xfree(uw);
 }
 
-/* Writes the record; frees uc. */
-static void user_create_store(struct req *r, struct user_create *uc)
+/* Writes the record (create: if the user is still absent; modify: if the
+ * record is still what was read) and answers from the commit; frees uw. */
+static void user_write_store(struct req *r, struct user_write *uw)
 {
 	struct kvjob *j = kvjob_new();
 	char key[600];
-	snprintf(key, sizeof key, "user/%s", uc->name);
-	j->absent_key = xstrdup(key);
-	kvjob_put(j, key, uc->rec);
-	j->reply = cJSON_Duplicate(uc->rec, 1);
-	cJSON_DeleteItemFromObjectCaseSensitive(j->reply, "pwhash");
-	cJSON_AddObjectToObject(j->reply, "indexes");
-	j->ok_status = 201;
-	j->ok_type = "userconfig";
-	j->exists_msg = xstrdup("user already exists");
+	snprintf(key, sizeof key, "user/%s", uw->name);
+	kvjob_put(j, key, uw->rec);
+	if (!uw->old) {
+		j->absent_key = xstrdup(key);
+		j->reply = cJSON_Duplicate(uw->rec, 1);
+		cJSON_DeleteItemFromObjectCaseSensitive(j->reply, "pwhash");
+		cJSON_AddObjectToObject(j->reply, "indexes");
+		j->ok_status = 201;
+		j->ok_type = "userconfig";
+		j->exists_msg = xstrdup("user already exists");
+	} else {
+		j->expect_key = xstrdup(key);
+		j->expect = uw->old;
+		uw->old = NULL;
+		j->ok_status = 200;
+		if (uw->pw) {
+			/* a password change answers with a fresh token (API.md 2.5) */
+			char *token = NULL;
+			if (auth_token_new(r->app->secret, sizeof r->app->secret, uw->name, time(NULL), TOKEN_TTL,
+					   &token) == ERR_OK) {
+				j->reply = cJSON_CreateObject();
+				cJSON_AddStringToObject(j->reply, "password", token);
+				cJSON_AddNumberToObject(j->reply, "expiration", TOKEN_TTL);
+				j->ok_type = "userpassword";
+			}
+			xfree(token);
+			j->ok_msg = xstrdup("user updated, new proxy auth");
+		} else {
+			j->ok_msg = xstrdup("user updated");
+		}
+	}
 	kvjob_submit(r, j);
-	user_create_free(uc);
+	user_write_free(uw);
 }
 
 static void user_hash_work(void *arg)
 {
-	struct user_create *uc = arg;
+	struct user_write *uw = arg;
 	char *pwhash = NULL;
-	uc->rc = auth_hash_password(uc->pw, strlen(uc->pw), &pwhash);
-	if (uc->rc == ERR_OK)
-		cJSON_AddStringToObject(uc->rec, "pwhash", pwhash);
+	uw->rc = auth_hash_password(uw->pw, strlen(uw->pw), &pwhash);
+	if (uw->rc == ERR_OK) {
+		cJSON_DeleteItemFromObjectCaseSensitive(uw->rec, "pwhash");
+		cJSON_AddStringToObject(uw->rec, "pwhash", pwhash);
+	}
 	xfree(pwhash);
 }
 
 static void user_hash_done(struct req *r, void *arg)
 {
-	struct user_create *uc = arg;
+	struct user_write *uw = arg;
 	if (!req_alive(r)) {
-		user_create_free(uc);
-	} else if (uc->rc) {
+		user_write_free(uw);
+	} else if (uw->rc) {
 		resp_message(r, 500, "cannot hash the password");
-		user_create_free(uc);
+		user_write_free(uw);
 	} else {
-		user_create_store(r, uc);
+		user_write_store(r, uw);
+	}
+}
+
+/* Stores uw, hashing its password on the CPU pool first if it has one;
+ * takes uw. */
+static void user_write_submit(struct req *r, struct user_write *uw)
+{
+	if (!uw->pw) {
+		user_write_store(r, uw);
+	} else if (cpupool_submit(r, user_hash_work, user_hash_done, uw) != ERR_OK) {
+		user_write_free(uw);
+		resp_message(r, 503, "server busy hashing passwords; retry");
 	}
 }
 
@@ -314,13 +355,9 @@ void h_user_put(struct req *r)
 		resp_message(r, 400, "username '%s' is not allowed", name);
 		return;
 	}
-	body = web_json_body(r);
+	body = web_json_object(r);
 	if (!body)
 		return;
-	if (!cJSON_IsObject(body)) {
-		resp_message(r, 400, "Bad request: expected a JSON object");
-		goto out;
-	}
 	static const char *const allowed[] = { "password", "pwhash", "email", "title", "description", "custom_data" };
 	const cJSON *e;
 	cJSON_ArrayForEach(e, body) {
@@ -364,19 +401,13 @@ void h_user_put(struct req *r)
 			cJSON_AddItemToObject(rec, info[i], cJSON_Duplicate(v, 1));
 	}
 	cJSON_AddStringToObject(rec, "created", now);
-	struct user_create *uc = xcalloc(1, sizeof *uc);
-	uc->rec = rec;
+	struct user_write *uw = xcalloc(1, sizeof *uw);
+	uw->rec = rec;
 	rec = NULL;
-	uc->name = xstrdup(name);
-	if (cJSON_IsString(pw)) {
-		uc->pw = xstrdup(pw->valuestring);
-		if (cpupool_submit(r, user_hash_work, user_hash_done, uc) != ERR_OK) {
-			user_create_free(uc);
-			resp_message(r, 503, "server busy hashing passwords; retry");
-		}
-	} else {
-		user_create_store(r, uc);
-	}
+	uw->name = xstrdup(name);
+	if (cJSON_IsString(pw))
+		uw->pw = xstrdup(pw->valuestring);
+	user_write_submit(r, uw);
 out:
 	cJSON_Delete(body);
 	cJSON_Delete(rec);
@@ -385,94 +416,15 @@ out:
 
 /* ---- modify user ------------------------------------------------------ */
 
-struct user_patch {
-	char *name;
-	char *pw;                       /* new password to hash, or NULL */
-	cJSON *old;                     /* the record as read (lost-update guard) */
-	cJSON *rec;                     /* the new record */
-	int rc;
-};
-
-static void user_patch_free(struct user_patch *up)
-{
-	xfree(up->name);
-	if (up->pw) {
-		memset(up->pw, 0, strlen(up->pw));
-		xfree(up->pw);
-	}
-	cJSON_Delete(up->old);
-	cJSON_Delete(up->rec);
-	xfree(up);
-}
-
-/* Writes the record if it is still what was read; frees up. */
-static void user_patch_store(struct req *r, struct user_patch *up)
-{
-	struct kvjob *j = kvjob_new();
-	char key[600];
-	snprintf(key, sizeof key, "user/%s", up->name);
-	j->expect_key = xstrdup(key);
-	j->expect = up->old;
-	up->old = NULL;
-	kvjob_put(j, key, up->rec);
-	j->ok_status = 200;
-	if (up->pw) {
-		/* a password change answers with a fresh token (API.md 2.5) */
-		char *token = NULL;
-		if (auth_token_new(r->app->secret, sizeof r->app->secret, up->name, time(NULL), TOKEN_TTL, &token) ==
-		    ERR_OK) {
-			j->reply = cJSON_CreateObject();
-			cJSON_AddStringToObject(j->reply, "password", token);
-			cJSON_AddNumberToObject(j->reply, "expiration", TOKEN_TTL);
-			j->ok_type = "userpassword";
-		}
-		xfree(token);
-		j->ok_msg = xstrdup("user updated, new proxy auth");
-	} else {
-		j->ok_msg = xstrdup("user updated");
-	}
-	kvjob_submit(r, j);
-	user_patch_free(up);
-}
-
-static void user_patch_hash_work(void *arg)
-{
-	struct user_patch *up = arg;
-	char *pwhash = NULL;
-	up->rc = auth_hash_password(up->pw, strlen(up->pw), &pwhash);
-	if (up->rc == ERR_OK) {
-		cJSON_DeleteItemFromObjectCaseSensitive(up->rec, "pwhash");
-		cJSON_AddStringToObject(up->rec, "pwhash", pwhash);
-	}
-	xfree(pwhash);
-}
-
-static void user_patch_hash_done(struct req *r, void *arg)
-{
-	struct user_patch *up = arg;
-	if (!req_alive(r)) {
-		user_patch_free(up);
-	} else if (up->rc) {
-		resp_message(r, 500, "cannot hash the password");
-		user_patch_free(up);
-	} else {
-		user_patch_store(r, up);
-	}
-}
-
 void h_user_patch(struct req *r)
 {
 	const char *name = r->segs[0];
 	cJSON *body = NULL, *old = NULL;
 	struct store_txn *t = NULL;
 	char key[600];
-	body = web_json_body(r);
+	body = web_json_object(r);
 	if (!body)
 		return;
-	if (!cJSON_IsObject(body)) {
-		resp_message(r, 400, "Bad request: expected a JSON object");
-		goto out;
-	}
 	if (!(t = web_read_begin(r)))
 		goto out;
 	snprintf(key, sizeof key, "user/%s", name);
@@ -492,7 +444,7 @@ void h_user_patch(struct req *r)
 		resp_message(r, 400, "password must be a non-empty string of at most 1024 bytes");
 		goto out;
 	}
-	struct user_patch *up = xcalloc(1, sizeof *up);
+	struct user_write *up = xcalloc(1, sizeof *up);
 	up->name = xstrdup(name);
 	up->old = old;
 	up->rec = cJSON_Duplicate(old, 1);
@@ -514,13 +466,8 @@ void h_user_patch(struct req *r)
 		cJSON_DeleteItemFromObjectCaseSensitive(up->rec, "modified");
 		cJSON_AddStringToObject(up->rec, "modified", now);
 		up->pw = xstrdup(pw->valuestring);
-		if (cpupool_submit(r, user_patch_hash_work, user_patch_hash_done, up) != ERR_OK) {
-			user_patch_free(up);
-			resp_message(r, 503, "server busy hashing passwords; retry");
-		}
-	} else {
-		user_patch_store(r, up);
 	}
+	user_write_submit(r, up);
 out:
 	cJSON_Delete(body);
 	cJSON_Delete(old);

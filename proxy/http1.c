@@ -26,6 +26,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/util.h"
 
 enum {
 	S_REQLINE,          /* reading (empty lines then) the request line */
@@ -85,17 +86,6 @@ static bool is_vchar(char c)
 static bool is_ows(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static char lower(char c)
@@ -447,7 +437,7 @@ static enum http1_event parse_chunk_byte(struct http1_parser *p, char c)
 {
 	switch (p->state) {
 	case S_CHUNK_SIZE: {
-		int v = hexval(c);
+		int v = hex_digit(c);
 		if (v >= 0) {
 			if (++p->chunk_digits > HTTP1_MAX_CHUNK_DIGITS || p->chunk_size > (UINT64_MAX >> 4))
 				return http1_fail(p, 400, "chunk size too large");

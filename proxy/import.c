@@ -11,7 +11,6 @@
 #include "proxy/import.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -474,6 +473,56 @@ static int import_users(struct imp *im, struct jstream *js)
 	return rc;
 }
 
+/* An index's "projects": {name: {version: metadata}} → project and
+ * version records (mirrors: none, their files carry what they need). */
+static int import_projects(struct imp *im, struct jstream *js, const char *stage, bool mirror)
+{
+	char k[KEY_MAX];
+	int rc;
+	struct buf pname;
+	bool pdone;
+	buf_init(&pname, JSTREAM_KEY_MAX);
+	rc = jstream_object_begin(js);
+	while (!rc && !(rc = jstream_object_next(js, &pname, &pdone)) && !pdone) {
+		cJSON *vers = NULL;
+		if ((rc = read_record(js, "project", pname.p, &vers)))
+			break;
+		if (!cJSON_IsObject(vers) || name_check_project(pname.p, pname.len) != ERR_OK) {
+			log_err("import: index %s: project '%.100s': invalid name or record", stage, pname.p);
+			rc = ERR_INVAL;
+		}
+		char *project = rc ? NULL : name_normalize_dup(pname.p, pname.len);
+		const cJSON *v;
+		cJSON_ArrayForEach(v, (rc || mirror ? NULL : vers)) {
+			if (!cJSON_IsObject(v) || name_check_version(v->string, strlen(v->string)) != ERR_OK) {
+				log_err("import: index %s: %s version '%.100s': invalid", stage, pname.p, v->string);
+				rc = ERR_INVAL;
+				break;
+			}
+			cJSON *meta = cJSON_Duplicate(v, 1);
+			cJSON_DeleteItemFromObjectCaseSensitive(meta, "+links");
+			cJSON_DeleteItemFromObjectCaseSensitive(meta, "+elinks");
+			cJSON_AddItemToObject(meta, "+links", cJSON_CreateArray());
+			snprintf(k, sizeof k, "ver/%s/%s/%s", stage, project, v->string);
+			rc = put_record(im->st, k, meta);
+			cJSON_Delete(meta);
+			if (rc)
+				break;
+		}
+		if (!rc && project && !mirror) {
+			cJSON *pr = cJSON_CreateObject();
+			cJSON_AddStringToObject(pr, "name", pname.p);
+			snprintf(k, sizeof k, "proj/%s/%s", stage, project);
+			rc = put_record(im->st, k, pr);
+			cJSON_Delete(pr);
+		}
+		xfree(project);
+		cJSON_Delete(vers);
+	}
+	buf_release(&pname);
+	return rc;
+}
+
 /* One index: {"indexconfig", "projects", "files"} in any order. */
 static int import_index(struct imp *im, struct jstream *js, const char *stage)
 {
@@ -504,47 +553,7 @@ static int import_index(struct imp *im, struct jstream *js, const char *stage)
 			}
 			cJSON_Delete(cfg);
 		} else if (strcmp(key.p, "projects") == 0) {
-			struct buf pname;
-			bool pdone;
-			buf_init(&pname, JSTREAM_KEY_MAX);
-			rc = jstream_object_begin(js);
-			while (!rc && !(rc = jstream_object_next(js, &pname, &pdone)) && !pdone) {
-				cJSON *vers = NULL;
-				if ((rc = read_record(js, "project", pname.p, &vers)))
-					break;
-				if (!cJSON_IsObject(vers) || name_check_project(pname.p, pname.len) != ERR_OK) {
-					log_err("import: index %s: project '%.100s': invalid name or record", stage, pname.p);
-					rc = ERR_INVAL;
-				}
-				char *project = rc ? NULL : name_normalize_dup(pname.p, pname.len);
-				const cJSON *v;
-				cJSON_ArrayForEach(v, (rc || mirror ? NULL : vers)) {
-					if (!cJSON_IsObject(v) || name_check_version(v->string, strlen(v->string)) != ERR_OK) {
-						log_err("import: index %s: %s version '%.100s': invalid", stage, pname.p, v->string);
-						rc = ERR_INVAL;
-						break;
-					}
-					cJSON *meta = cJSON_Duplicate(v, 1);
-					cJSON_DeleteItemFromObjectCaseSensitive(meta, "+links");
-					cJSON_DeleteItemFromObjectCaseSensitive(meta, "+elinks");
-					cJSON_AddItemToObject(meta, "+links", cJSON_CreateArray());
-					snprintf(k, sizeof k, "ver/%s/%s/%s", stage, project, v->string);
-					rc = put_record(im->st, k, meta);
-					cJSON_Delete(meta);
-					if (rc)
-						break;
-				}
-				if (!rc && project && !mirror) {
-					cJSON *pr = cJSON_CreateObject();
-					cJSON_AddStringToObject(pr, "name", pname.p);
-					snprintf(k, sizeof k, "proj/%s/%s", stage, project);
-					rc = put_record(im->st, k, pr);
-					cJSON_Delete(pr);
-				}
-				xfree(project);
-				cJSON_Delete(vers);
-			}
-			buf_release(&pname);
+			rc = import_projects(im, js, stage, mirror);
 		} else if (strcmp(key.p, "files") == 0) {
 			bool fdone;
 			if (!have_cfg) {
@@ -602,31 +611,22 @@ static int import_indexes(struct imp *im, struct jstream *js)
 	return rc;
 }
 
-static int collect_index(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
-{
-	cJSON_AddItemToArray(arg, cJSON_CreateString(key + strlen("index/")));
-	return 0;
-}
-
 /* Bases that do not exist are dropped, with a warning (as devpi does). */
 static int check_bases(struct store *st)
 {
 	struct store_txn *t = NULL;
-	cJSON *names = cJSON_CreateArray();
+	struct store_keys names = { 0 };
 	int rc = store_write_begin(st, &t);
-	if (rc) {
-		cJSON_Delete(names);
+	if (rc)
 		return rc;
-	}
-	rc = store_scan(t, "index/", collect_index, names);
-	const cJSON *n;
-	cJSON_ArrayForEach(n, (rc ? NULL : names)) {
-		char key[600], bkey[600];
-		snprintf(key, sizeof key, "index/%s", n->valuestring);
+	rc = store_list_keys(t, "index/", &names);
+	for (size_t i = 0; !rc && i < names.n; i++) {
+		const char *key = names.keys[i], *stage = key + names.plen;
+		char bkey[600];
 		cJSON *cfg = model_get(t, key);
 		cJSON *bases = cJSON_GetObjectItemCaseSensitive(cfg, "bases");
 		bool changed = false;
-		int i = 0;
+		int at = 0;
 		cJSON *b = cJSON_IsArray(bases) ? bases->child : NULL;
 		while (b) {
 			cJSON *next = b->next;
@@ -634,12 +634,12 @@ static int check_bases(struct store *st)
 			size_t len;
 			snprintf(bkey, sizeof bkey, "index/%s", cJSON_IsString(b) ? b->valuestring : "");
 			if (!cJSON_IsString(b) || store_get(t, bkey, &v, &len) != ERR_OK) {
-				log_warn("import: index %s: base '%s' does not exist; dropped", n->valuestring,
+				log_warn("import: index %s: base '%s' does not exist; dropped", stage,
 					 cJSON_IsString(b) ? b->valuestring : "?");
-				cJSON_DeleteItemFromArray(bases, i);
+				cJSON_DeleteItemFromArray(bases, at);
 				changed = true;
 			} else {
-				i++;
+				at++;
 			}
 			b = next;
 		}
@@ -649,28 +649,12 @@ static int check_bases(struct store *st)
 		if (rc)
 			break;
 	}
-	cJSON_Delete(names);
+	store_keys_release(&names);
 	if (rc) {
 		store_abort(t);
 		return rc;
 	}
 	return store_commit(t, NULL);
-}
-
-static int serverdir_state(const char *dir, bool *exists)
-{
-	DIR *d = opendir(dir);
-	*exists = false;
-	if (!d)
-		return errno == ENOENT ? ERR_OK : ERR_IO;
-	*exists = true;
-	struct dirent *de;
-	int rc = ERR_OK;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			rc = ERR_EXISTS;
-	closedir(d);
-	return rc;
 }
 
 /* Removes a previous import's leftover: only LMDB's own two files. */
@@ -693,7 +677,7 @@ int import_run(const struct config *cfg, const char *indir, struct progress *p)
 	int rc;
 	if (strlen(cfg->serverdir) > 4000)
 		return ERR_TOOBIG;
-	if ((rc = serverdir_state(cfg->serverdir, &exists))) {
+	if ((rc = dir_is_empty(cfg->serverdir, &exists))) {
 		log_err("import: serverdir '%s' is not empty; import needs a new store", cfg->serverdir);
 		return rc;
 	}

@@ -135,10 +135,8 @@ int links_collect(struct store_txn *t, const char *stage, const char *project, b
 			const char *mode = json_get_str(cfg, "mirror_whitelist_inheritance");
 			union_mode = !mode || strcmp(mode, "union") == 0;
 		}
-		const char *slash = strchr(pl->stages[i], '/');
-		char owner[300];
-		snprintf(owner, sizeof owner, "%.*s", slash ? (int)(slash - pl->stages[i]) : 0, pl->stages[i]);
-		bool readable = !reader || !atomic_load(&reader->app->acl_read_used) || perm_can_read(reader, owner, cfg);
+		bool readable = !reader || !atomic_load(&reader->app->acl_read_used) ||
+				perm_can_read_stage(reader, pl->stages[i], cfg);
 		if (pl->mirror[i] && !readable) {
 			cJSON_Delete(cfg);
 			continue;

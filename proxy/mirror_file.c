@@ -456,8 +456,7 @@ static void fw_pump(struct req *r)
 	 * out bad, and once it holds the file the next request must find it
 	 * cached (answering at verification, before the commit, let a request
 	 * sent right after the answer start a second download under load). */
-	bool all = fw->final;
-	uint64_t limit = all ? (uint64_t)fw->length : (fw->length > 0 ? (uint64_t)fw->length - 1 : 0);
+	uint64_t limit = fw->final ? (uint64_t)fw->length : (fw->length > 0 ? (uint64_t)fw->length - 1 : 0);
 	int rc = ERR_OK;
 	while (!rc && fw->sent < limit && resp_pending(r) < BLOBSEND_AHEAD) {
 		const char *p;
@@ -489,7 +488,7 @@ static void fw_pump(struct req *r)
 		resp_abort_stream(r);
 		return;
 	}
-	if (all && fw->sent >= (uint64_t)fw->length)
+	if (fw->final && fw->sent >= (uint64_t)fw->length)
 		resp_end(r);
 }
 

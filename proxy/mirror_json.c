@@ -16,6 +16,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/util.h"
 #include "inherit/name.h"
 
 struct jr {
@@ -36,22 +37,11 @@ static void j_ws(struct jr *j)
 		j->p++;
 }
 
-static int j_hex(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool j_hex4(const char *s, unsigned *v)
 {
 	unsigned r = 0;
 	for (int i = 0; i < 4; i++) {
-		int d = j_hex((unsigned char)s[i]);
+		int d = hex_digit((unsigned char)s[i]);
 		if (d < 0)
 			return false;
 		r = r * 16 + (unsigned)d;
@@ -127,7 +117,7 @@ static int j_decode(const struct jstr *js, struct buf *b)
 		case 'r': rc = buf_addc(b, '\r'); break;
 		case 't': rc = buf_addc(b, '\t'); break;
 		case 'u': {
-			unsigned v, lo;
+			unsigned v = 0, lo = 0;
 			j_hex4(s + i, &v);
 			i += 4;
 			unsigned long cp = v;

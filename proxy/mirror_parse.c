@@ -17,6 +17,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/util.h"
 
 static bool mp_alpha(unsigned char c)
 {
@@ -36,17 +37,6 @@ static bool mp_alnum(unsigned char c)
 static unsigned char mp_lower(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c - 'A' + 'a') : c;
-}
-
-static int mp_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Case-insensitive equality of (s, n) with the lower-case literal lit. */
@@ -250,7 +240,7 @@ int mirror_hash_offer(struct mirror_hash_pick *h, const char *name, size_t nn, c
 	}
 	lname[nn] = '\0';
 	for (size_t i = 0; i < vn; i++)
-		if (mp_hexval((unsigned char)val[i]) < 0)
+		if (hex_digit((unsigned char)val[i]) < 0)
 			return 0;
 	int rank = 1;
 	size_t want = 0;
@@ -377,8 +367,8 @@ int mirror_pct_decode(const char *s, size_t n, struct buf *b)
 		i += run;
 		if (!pc || rc)
 			break;
-		int hi = i + 2 < n ? mp_hexval((unsigned char)s[i + 1]) : -1;
-		int lo = hi >= 0 ? mp_hexval((unsigned char)s[i + 2]) : -1;
+		int hi = i + 2 < n ? hex_digit((unsigned char)s[i + 1]) : -1;
+		int lo = hi >= 0 ? hex_digit((unsigned char)s[i + 2]) : -1;
 		if (lo >= 0) {
 			rc = buf_addc(b, (char)(hi * 16 + lo));
 			i += 3;
@@ -481,6 +471,31 @@ static int mp_add_encoded(struct buf *b, const char *s, size_t n)
 	return rc;
 }
 
+/* The host in the authority a[0..n): [*hs, *he) after any "user:pass@",
+ * a bracketed IPv6 address whole.  False when it is empty or a '[' is
+ * never closed. */
+static bool mp_host_span(const char *a, size_t n, size_t *hs, size_t *he)
+{
+	*hs = 0;
+	for (size_t i = n; i > 0; i--) {
+		if (a[i - 1] == '@') {
+			*hs = i;
+			break;
+		}
+	}
+	*he = *hs;
+	if (*he < n && a[*he] == '[') {
+		const char *rb = memchr(a + *he, ']', n - *he);
+		if (!rb)
+			return false;
+		*he = (size_t)(rb - a) + 1;
+	} else {
+		while (*he < n && a[*he] != ':')
+			(*he)++;
+	}
+	return *he > *hs;
+}
+
 /* Appends an authority after checking it: userinfo@host:port with a
  * non-empty host, a numeric port, no byte a URL may not carry; the host
  * lower-cased.  ERR_PARSE if it is not one. */
@@ -489,24 +504,8 @@ static int mp_add_authority(struct buf *b, const char *a, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (mp_url_bad_byte((unsigned char)a[i]))
 			return ERR_PARSE;
-	size_t hs = 0;
-	for (size_t i = n; i > 0; i--) {
-		if (a[i - 1] == '@') {
-			hs = i;
-			break;
-		}
-	}
-	size_t he = hs;
-	if (he < n && a[he] == '[') {
-		const char *rb = memchr(a + he, ']', n - he);
-		if (!rb)
-			return ERR_PARSE;
-		he = (size_t)(rb - a) + 1;
-	} else {
-		while (he < n && a[he] != ':')
-			he++;
-	}
-	if (he == hs)
+	size_t hs, he;
+	if (!mp_host_span(a, n, &hs, &he))
 		return ERR_PARSE;
 	if (he < n) {
 		if (a[he] != ':')
@@ -717,26 +716,12 @@ int mirror_url_host_path(const char *url, const char **host, size_t *hn, const c
 	size_t an;
 	if (!mp_url_spans(url, &a, &an, path, pn))
 		return 0;
-	size_t hs = 0;
-	for (size_t i = an; i > 0; i--) {
-		if (a[i - 1] == '@') {
-			hs = i;
-			break;
-		}
-	}
-	size_t he = hs;
-	if (he < an && a[he] == '[') {
-		while (he < an && a[he] != ']')
-			he++;
-		if (he < an)
-			he++;
-	} else {
-		while (he < an && a[he] != ':')
-			he++;
-	}
+	size_t hs, he;
+	if (!mp_host_span(a, an, &hs, &he))
+		return 0;
 	*host = a + hs;
 	*hn = he - hs;
-	return *hn > 0;
+	return 1;
 }
 
 int mirror_url_basename(const char *url, struct buf *b)

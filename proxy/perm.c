@@ -7,12 +7,14 @@
 #include "proxy/perm.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "config/config.h"
 #include "proxy/app.h"
 #include "proxy/conn.h"
+#include "proxy/web.h"
 
 static bool principal_matches(const struct req *r, const char *p, size_t n)
 {
@@ -117,6 +119,14 @@ bool perm_can_read(const struct req *r, const char *user, const cJSON *cfg)
 	return restricted(r) ? perm_is_modifier(r) : (is_root(r) || is_self(r, user));
 }
 
+bool perm_can_read_stage(const struct req *r, const char *stage, const cJSON *cfg)
+{
+	const char *slash = strchr(stage, '/');
+	char owner[300];
+	snprintf(owner, sizeof owner, "%.*s", slash ? (int)(slash - stage) : 0, stage);
+	return perm_can_read(r, owner, cfg);
+}
+
 bool perm_index(const struct req *r, enum perm p, const char *user, const cJSON *cfg)
 {
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(cfg, "type");
@@ -146,7 +156,7 @@ bool perm_index(const struct req *r, enum perm p, const char *user, const cJSON 
 void perm_refuse(struct req *r, bool challenge, const char *msg)
 {
 	if (challenge && !r->user) {
-		resp_header(r, "WWW-Authenticate", "Basic realm=\"pypi\"");
+		web_challenge(r);
 		resp_message(r, 401, "%s", msg);
 	} else {
 		resp_message(r, 403, "%s", msg);

@@ -43,6 +43,8 @@ bool perm_mirror_admin(const struct req *r);
 
 /* acl_read of an index config: its list, or the default [":ANONYMOUS:"]. */
 bool perm_can_read(const struct req *r, const char *user, const struct cJSON *cfg);
+/* The same for a stage named "user/index". */
+bool perm_can_read_stage(const struct req *r, const char *stage, const struct cJSON *cfg);
 
 /* Answers r for a refused index/user permission the devpi way: 401 with a
  * Basic challenge for an anonymous caller when challenge is set, else 403;

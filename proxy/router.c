@@ -50,17 +50,6 @@ void router_common_headers(struct req *r)
 
 /* ---- path ------------------------------------------------------------ */
 
-static int hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes one segment; ERR_PARSE for a bad escape or a forbidden result. */
 static int seg_decode(const char *s, size_t n, char **out)
 {
@@ -68,8 +57,8 @@ static int seg_decode(const char *s, size_t n, char **out)
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '%') {
-			int hi = i + 2 < n ? hexv(s[i + 1]) : -1;
-			int lo = i + 2 < n ? hexv(s[i + 2]) : -1;
+			int hi = i + 2 < n ? hex_digit(s[i + 1]) : -1;
+			int lo = i + 2 < n ? hex_digit(s[i + 2]) : -1;
 			if (hi < 0 || lo < 0) {
 				xfree(d);
 				return ERR_PARSE;

@@ -52,6 +52,17 @@ cJSON *web_json_body(struct req *r)
 	return v;
 }
 
+cJSON *web_json_object(struct req *r)
+{
+	cJSON *v = web_json_body(r);
+	if (v && !cJSON_IsObject(v)) {
+		resp_message(r, 400, "Bad request: expected a JSON object");
+		cJSON_Delete(v);
+		v = NULL;
+	}
+	return v;
+}
+
 struct store_txn *web_read_begin(struct req *r)
 {
 	struct store_txn *t = NULL;
@@ -259,12 +270,10 @@ bool web_stage_readable(const struct req *r, struct store_txn *t, const char *st
 {
 	if (!atomic_load(&r->app->acl_read_used))
 		return true;
-	char key[700], owner[300];
-	const char *slash = strchr(stage, '/');
-	snprintf(owner, sizeof owner, "%.*s", slash ? (int)(slash - stage) : 0, stage);
+	char key[700];
 	snprintf(key, sizeof key, "index/%s", stage);
 	cJSON *cfg = model_get(t, key);
-	bool ok = !cfg || perm_can_read(r, owner, cfg);
+	bool ok = !cfg || perm_can_read_stage(r, stage, cfg);
 	cJSON_Delete(cfg);
 	return ok;
 }

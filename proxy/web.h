@@ -17,6 +17,8 @@ char *web_base_url(struct req *r);
 /* Parses r->body as a JSON value with bounds; on failure answers 400
  * "Bad request: could not decode json" and returns NULL.  Caller frees. */
 struct cJSON *web_json_body(struct req *r);
+/* The same, and it must be a JSON object (else 400). */
+struct cJSON *web_json_object(struct req *r);
 /* Begins a read txn and sets r->serial; on failure answers 500 and returns NULL. */
 struct store_txn *web_read_begin(struct req *r);
 /* A parsed user / index config record; NULL if absent.  Caller frees. */

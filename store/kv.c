@@ -377,3 +377,29 @@ int store_changelog_get(struct store_txn *t, int64_t serial, const char **val, s
 	*len = v.mv_size - 1;
 	return ERR_OK;
 }
+
+static int add_key(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	struct store_keys *k = arg;
+	if (k->n == k->cap) {
+		k->cap = k->cap ? 2 * k->cap : 16;
+		k->keys = xrealloc(k->keys, k->cap * sizeof *k->keys);
+	}
+	k->keys[k->n++] = xstrndup(key, klen);
+	return 0;
+}
+
+int store_list_keys(struct store_txn *t, const char *prefix, struct store_keys *out)
+{
+	memset(out, 0, sizeof *out);
+	out->plen = strlen(prefix);
+	return store_scan(t, prefix, add_key, out);
+}
+
+void store_keys_release(struct store_keys *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		xfree(k->keys[i]);
+	xfree(k->keys);
+	memset(k, 0, sizeof *k);
+}

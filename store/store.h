@@ -150,6 +150,17 @@ typedef int (*store_scan_fn)(void *arg, const char *key, size_t klen, const char
  * end t nor write keys under prefix. */
 int store_scan(struct store_txn *t, const char *prefix, store_scan_fn fn, void *arg);
 
+/* The keys under prefix, in byte order, for callers that then write under
+ * prefix (a scan must not) or walk nested prefixes.  keys[i] + plen is a
+ * key without its prefix.  Release with store_keys_release. */
+struct store_keys {
+	char **keys;                 /* n xmalloc'ed keys */
+	size_t n, cap;
+	size_t plen;                 /* strlen(prefix) */
+};
+int store_list_keys(struct store_txn *t, const char *prefix, struct store_keys *out);
+void store_keys_release(struct store_keys *k);
+
 /* ---- meta ------------------------------------------------------------- */
 
 /* Raw bytes stored under name; *val borrowed until t ends.  ERR_NOTFOUND.

@@ -75,8 +75,11 @@ def test_stream_sends_history_then_new_commits(server_factory, tmp_path, pkgdir)
     current = p.serial()
     r = p.http.get(f"/+changelog/{current + 5}-", headers=headers())
     assert r.status_code == 404 and r.json()["message"] == "can only wait for next serial"
-    r = p.http.get("/+changelog/x-", headers=headers())
-    assert r.status_code == 400
+    for bad in ("x-", "-1-", "1x", "1--", "0x10-", "1" * 25 + "-", "9" * 19 + "-", "%00-"):
+        r = p.http.get(f"/+changelog/{bad}", headers=headers())
+        assert r.status_code == 400, (bad, r.status_code)
+    r = p.http.get("/+changelog/123456789-", headers=headers())
+    assert r.status_code == 404, "a serial beyond the next one"
     s = socket.create_connection((HOST, p.port), timeout=15)
     h = "".join(f"{k}: {v}\r\n" for k, v in headers().items())
     s.sendall(f"GET /+changelog/0- HTTP/1.1\r\nHost: x\r\n{h}\r\n".encode())
