@@ -11,8 +11,10 @@
 #include "config/config.h"
 #include "proxy/export.h"
 #include "proxy/fsck.h"
+#include "proxy/genconfig.h"
 #include "proxy/import.h"
 #include "proxy/model.h"
+#include "proxy/role.h"
 #include "proxy/server.h"
 #include "store/store.h"
 
@@ -120,17 +122,25 @@ static int cmd_import(const struct config *cfg)
 	return rc;
 }
 
+static int cmd_gen_config(const struct config *cfg)
+{
+	int rc = genconfig_run(cfg, cfg->target);
+	if (rc)
+		log_err("gen-config: nothing written to '%s' (%s)", cfg->target, err_str(rc));
+	return rc;
+}
+
 static int cmd_serve(const struct config *cfg)
 {
 	struct store *st = NULL;
-	bool inited = false;
 	uint64_t removed = 0;
 	int rc = open_store(cfg, &st);
 	if (rc)
 		return rc;
-	if ((rc = model_is_initialized(st, &inited)))
+	struct role_info ri;
+	if ((rc = role_resolve(st, cfg, &ri)))
 		goto out;
-	if (!inited && (rc = model_init(st, cfg))) {
+	if (ri.needs_init && ((rc = model_init(st, cfg)) || (rc = role_persist(st, ri.role)))) {
 		log_err("cannot initialize '%s': %s", cfg->serverdir, err_str(rc));
 		goto out;
 	}
@@ -140,7 +150,7 @@ static int cmd_serve(const struct config *cfg)
 	}
 	if (removed)
 		log_info("removed %llu chunks of unfinished uploads", (unsigned long long)removed);
-	rc = server_run(cfg, st);
+	rc = server_run(cfg, st, &ri);
 out:
 	store_close(st);
 	return rc;
@@ -177,6 +187,7 @@ int main(int argc, char **argv)
 	     : cfg->cmd == CMD_BACKUP ? cmd_backup(cfg)
 	     : cfg->cmd == CMD_EXPORT ? cmd_export(cfg)
 	     : cfg->cmd == CMD_IMPORT ? cmd_import(cfg)
+	     : cfg->cmd == CMD_GEN_CONFIG ? cmd_gen_config(cfg)
 				      : cmd_serve(cfg);
 	config_free(cfg);
 	return rc ? 1 : 0;

@@ -35,13 +35,14 @@ struct opt {
 #define BACKUP (1u << CMD_BACKUP)
 #define EXPORT (1u << CMD_EXPORT)
 #define IMPORT (1u << CMD_IMPORT)
+#define GENCONFIG (1u << CMD_GEN_CONFIG)
 #define STORECMDS (FSCK | BACKUP | EXPORT | IMPORT)
 #define F(field) offsetof(struct config, field)
 
 static const struct opt opts[] = {
-	{ "serverdir", OPT_STR, F(serverdir), "./data", SERVE | INIT | STORECMDS, "server directory (the LMDB store)" },
-	{ "host", OPT_STR, F(host), "127.0.0.1", SERVE, "address to listen on" },
-	{ "port", OPT_INT, F(port), "3141", SERVE, "port to listen on (0 = any free port)" },
+	{ "serverdir", OPT_STR, F(serverdir), "./data", SERVE | INIT | STORECMDS | GENCONFIG, "server directory (the LMDB store)" },
+	{ "host", OPT_STR, F(host), "127.0.0.1", SERVE | GENCONFIG, "address to listen on" },
+	{ "port", OPT_INT, F(port), "3141", SERVE | GENCONFIG, "port to listen on (0 = any free port)" },
 	{ "root-passwd", OPT_STR, F(root_passwd), NULL, SERVE | INIT | IMPORT, "root password at initialization (default: random, printed once)" },
 	{ "no-root-pypi", OPT_BOOL, F(no_root_pypi), "false", SERVE | INIT | IMPORT, "do not create the root/pypi mirror at initialization" },
 	{ "root-pypi-url", OPT_STR, F(root_pypi_url), "https://pypi.org/simple/", SERVE | INIT | IMPORT, "mirror_url of root/pypi at initialization" },
@@ -52,7 +53,7 @@ static const struct opt opts[] = {
 	{ "body-timeout", OPT_INT, F(body_timeout), "60", SERVE, "seconds of silence allowed while a request body is read" },
 	{ "idle-timeout", OPT_INT, F(idle_timeout), "75", SERVE, "seconds an idle keep-alive connection is kept" },
 	{ "max-connections", OPT_INT, F(max_connections), "20000", SERVE, "connections served at once across all workers" },
-	{ "outside-url", OPT_STR, F(outside_url), NULL, SERVE, "URL prefix used in generated absolute URLs" },
+	{ "outside-url", OPT_STR, F(outside_url), NULL, SERVE | GENCONFIG, "URL prefix used in generated absolute URLs" },
 	{ "absolute-urls", OPT_BOOL, F(absolute_urls), "false", SERVE, "absolute links in simple pages" },
 	{ "offline-mode", OPT_BOOL, F(offline_mode), "false", SERVE, "never contact upstream" },
 	{ "mirror-cache-expiry", OPT_INT, F(mirror_cache_expiry), "1800", SERVE, "default mirror_cache_expiry of mirror indexes (seconds)" },
@@ -61,10 +62,15 @@ static const struct opt opts[] = {
 	{ "restrict-modify", OPT_STR, F(restrict_modify), NULL, SERVE, "only these principals (comma-separated users, :ANONYMOUS:, :AUTHENTICATED:) may create, modify and delete users and indexes" },
 	{ "login-fail-limit", OPT_INT, F(login_fail_limit), "10", SERVE, "failed password checks per user or address in a minute before further attempts get 429" },
 	{ "role", OPT_STR, F(role), "auto", SERVE, "auto, primary, replica or standalone (primary serves /+changelog to replicas)" },
-	{ "secretfile", OPT_STR, F(secretfile), NULL, SERVE, "file whose contents sign replica requests; the same on a primary and its replicas" },
+	{ "secretfile", OPT_STR, F(secretfile), NULL, SERVE | GENCONFIG, "file whose contents sign replica requests and login tokens; the same on a primary and its replicas" },
+	{ "primary-url", OPT_STR, F(primary_url), NULL, SERVE | GENCONFIG, "URL of the primary this node replicates (makes it a replica)" },
+	{ "proxy-timeout", OPT_INT, F(proxy_timeout), "30", SERVE, "replica: seconds a write forwarded to the primary may take, and then to replicate back" },
+	{ "file-replication-threads", OPT_INT, F(file_replication_threads), "5", SERVE, "replica: parallel background file downloads from the primary" },
+	{ "file-replication-skip-indexes", OPT_STR, F(file_replication_skip_indexes), NULL, SERVE, "replica: no background download for these (comma-separated user/index, index types such as mirror, or all)" },
+	{ "changelog-keep", OPT_SIZE, F(changelog_keep), "0", SERVE, "primary: changelog entries kept (0 = all); a replica further behind does a full sync from /+snapshot" },
 	{ "push-private-networks", OPT_BOOL, F(push_private_networks), "false", SERVE, "let external push reach this host and private networks (default: public addresses only)" },
 	{ "include-mirrored-files", OPT_BOOL, F(include_mirrored_files), "false", EXPORT, "export: also the files cached from mirror indexes" },
-	{ "log-level", OPT_STR, F(log_level), "info", SERVE | INIT | STORECMDS, "error, warn, info or debug" },
+	{ "log-level", OPT_STR, F(log_level), "info", SERVE | INIT | STORECMDS | GENCONFIG, "error, warn, info or debug" },
 	{ "no-checksum", OPT_BOOL, F(no_checksum), "false", FSCK, "fsck: do not re-hash file contents" },
 	{ "access-log", OPT_STR, F(access_log), "-", SERVE, "access log file ('-' = stderr, '' = off)" },
 };
@@ -215,7 +221,8 @@ void config_usage(enum config_cmd cmd)
 	printf("usage: devpi-like [serve|init|fsck] [options]\n"
 	       "       devpi-like backup [options] DEST\n"
 	       "       devpi-like export [--include-mirrored-files] [options] OUTDIR\n"
-	       "       devpi-like import [--no-root-pypi] [options] INDIR\n\n"
+	       "       devpi-like import [--no-root-pypi] [options] INDIR\n"
+	       "       devpi-like gen-config [options] OUTDIR\n\n"
 	       "  serve   serve the index (default); initializes an empty serverdir first\n"
 	       "  init    initialize a new serverdir and exit\n"
 	       "  fsck    verify every record and file of a serverdir; non-zero exit on problems\n"
@@ -224,10 +231,13 @@ void config_usage(enum config_cmd cmd)
 	       "  export  write the whole state in devpi's export format (dataindex.json and\n"
 	       "          the files) into OUTDIR, from one snapshot, while a server runs\n"
 	       "  import  read a devpi-server or devpi-like export into a new serverdir; all or\n"
-	       "          nothing\n\n"
+	       "          nothing\n"
+	       "  gen-config  write nginx, systemd and docker compose examples for this node\n"
+	       "          (and, with --primary-url, its replica topology) into OUTDIR\n\n"
 	       "options (also DEVPI_LIKE_<NAME> in the environment, or name = value\n"
 	       "under [devpi-like] in the file given with -c FILE):\n");
-	bool own = cmd == CMD_INIT || cmd == CMD_FSCK || cmd == CMD_BACKUP || cmd == CMD_EXPORT || cmd == CMD_IMPORT;
+	bool own = cmd == CMD_INIT || cmd == CMD_FSCK || cmd == CMD_BACKUP || cmd == CMD_EXPORT || cmd == CMD_IMPORT ||
+		   cmd == CMD_GEN_CONFIG;
 	unsigned bit = 1u << (own ? cmd : CMD_SERVE);
 	for (size_t i = 0; i < NOPTS; i++) {
 		if (!(opts[i].cmds & bit))
@@ -269,6 +279,8 @@ int config_load(int argc, char **argv, struct config **out)
 			c->cmd = CMD_EXPORT;
 		else if (strcmp(argv[i], "import") == 0)
 			c->cmd = CMD_IMPORT;
+		else if (strcmp(argv[i], "gen-config") == 0)
+			c->cmd = CMD_GEN_CONFIG;
 		else {
 			fprintf(stderr, "devpi-like: unknown command '%s' (try --help)\n", argv[i]);
 			goto fail;
@@ -305,7 +317,8 @@ int config_load(int argc, char **argv, struct config **out)
 			continue;
 		}
 		if (strncmp(a, "--", 2) != 0) {
-			if ((c->cmd == CMD_BACKUP || c->cmd == CMD_EXPORT || c->cmd == CMD_IMPORT) && !c->target) {
+			if ((c->cmd == CMD_BACKUP || c->cmd == CMD_EXPORT || c->cmd == CMD_IMPORT || c->cmd == CMD_GEN_CONFIG) &&
+			    !c->target) {
 				c->target = xstrdup(a);
 				continue;
 			}
@@ -344,6 +357,10 @@ int config_load(int argc, char **argv, struct config **out)
 	}
 	if (c->cmd == CMD_EXPORT && (!c->target || !*c->target)) {
 		fprintf(stderr, "devpi-like: export needs an output directory (devpi-like export OUTDIR)\n");
+		goto fail;
+	}
+	if (c->cmd == CMD_GEN_CONFIG && (!c->target || !*c->target)) {
+		fprintf(stderr, "devpi-like: gen-config needs an output directory (devpi-like gen-config OUTDIR)\n");
 		goto fail;
 	}
 	if (c->port > 65535) {

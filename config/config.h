@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum config_cmd { CMD_SERVE, CMD_INIT, CMD_FSCK, CMD_BACKUP, CMD_EXPORT, CMD_IMPORT, CMD_HELP, CMD_VERSION };
+enum config_cmd { CMD_SERVE, CMD_INIT, CMD_FSCK, CMD_BACKUP, CMD_EXPORT, CMD_IMPORT, CMD_GEN_CONFIG, CMD_HELP, CMD_VERSION };
 
 struct config {
 	enum config_cmd cmd;
@@ -42,12 +42,17 @@ struct config {
 	int login_fail_limit;
 	bool push_private_networks; /* external push may reach loopback/private addresses */
 	char *role;                /* auto, primary, replica, standalone */
-	char *secretfile;          /* shared by a primary and its replicas, or NULL */      /* failed logins per user or address per minute before 429 */
+	char *secretfile;          /* shared by a primary and its replicas, or NULL */
+	char *primary_url;         /* makes this node a replica of that primary */
+	int proxy_timeout;         /* seconds: a write forwarded by a replica, and its replication */
+	int file_replication_threads;
+	char *file_replication_skip_indexes; /* all, mirror, or user/index,... : no background download */
+	uint64_t changelog_keep;   /* serials of changelog a primary keeps; 0 = all */
 	char *log_level;
 	char *access_log;
 	bool no_checksum;          /* fsck: skip re-hashing file contents */
 	char *config_file;
-	char *target;              /* the positional argument: backup DEST, export OUTDIR, import INDIR */
+	char *target;              /* the positional argument: backup DEST, export OUTDIR, import INDIR, gen-config OUTDIR */
 	bool include_mirrored_files; /* export: also files cached from mirrors */
 };
 

@@ -31,6 +31,11 @@ struct app {
 	bool primary;                   /* --role primary: serves /+changelog */
 	bool have_repl_key;
 	uint8_t repl_key[32];           /* signs replica requests (--secretfile) */
+	bool replica;                   /* --primary-url: follows a primary, forwards writes to it */
+	char primary_url[512];          /* the primary's base URL, no trailing '/' (replica only) */
+	struct replica *repl;           /* the replica's changelog loop and status (replica.c) */
+	struct filerepl *frepl;         /* the replica's background file downloads (filerepl.c) */
+	struct replwatch *replwatch;    /* the primary's view of its polling replicas (h_changelog.c) */
 };
 
 struct conn;

@@ -14,6 +14,7 @@
  * the connection drains (back-pressure: a slow replica costs at most the
  * send-ahead bound in memory, and reads one entry at a time).
  */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -22,12 +23,16 @@
 #include <time.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/err.h"
+#include "common/json.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "proxy/app.h"
 #include "proxy/conn.h"
 #include "proxy/handlers.h"
 #include "proxy/replauth.h"
+#include "proxy/replwatch.h"
 #include "store/store.h"
 
 #define POLL_MS 100
@@ -38,16 +43,25 @@
 
 struct clog {
 	struct event *timer;
+	struct replwatch *watch;
+	char uuid[65], ip[64], outside[200];
 	int64_t next;                /* the next serial to send */
 	bool stream;                 /* <N>-: a stream; else one entry */
 	uint64_t started_ms, last_line_ms;
 };
+
+/* What the replica of c has been sent, for /+status. */
+static void clog_note(struct clog *c, bool open)
+{
+	replwatch_note(c->watch, c->uuid, c->ip, *c->outside ? c->outside : NULL, c->next - 1, open, c->stream);
+}
 
 static void clog_close(struct req *r)
 {
 	struct clog *c = r->hctx;
 	r->hctx = NULL;
 	if (c) {
+		clog_note(c, false);
 		event_free(c->timer);
 		xfree(c);
 	}
@@ -80,6 +94,7 @@ static bool clog_pump(struct req *r, struct clog *c)
 			return false;
 		c->next++;
 		c->last_line_ms = time_mono_ms();
+		clog_note(c, true);
 	}
 	return true;
 }
@@ -137,24 +152,41 @@ static void clog_tick(evutil_socket_t fd, short what, void *arg)
 	clog_arm(c);
 }
 
-void h_changelog(struct req *r)
+/* Whether r comes from one of this primary's replicas (answered 403 / 409
+ * if not); u gets its uuid. */
+static bool replica_request(struct req *r, char u[65])
 {
 	struct app *a = r->app;
-	size_t len, ulen;
-	const char *arg = r->segs[1];
+	size_t len, ulen, elen;
 	if (!a->primary) {
 		resp_message(r, 403, "Replication protocol disabled");
-		return;
+		return false;
 	}
 	const char *auth = req_header(r, "authorization", &len);
 	const char *uuid = req_header(r, "x-devpi-replica-uuid", &ulen);
-	char u[65];
-	snprintf(u, sizeof u, "%.*s", uuid ? (int)(ulen < 64 ? ulen : 64) : 0, uuid ? uuid : "");
+	snprintf(u, 65, "%.*s", uuid ? (int)(ulen < 64 ? ulen : 64) : 0, uuid ? uuid : "");
 	if (!auth || !uuid || ulen > 64 || !a->have_repl_key ||
 	    replauth_check(a->repl_key, u, auth, len, time(NULL)) != ERR_OK) {
 		resp_message(r, 403, "replica authentication failed: the changelog is only for this primary's replicas");
-		return;
+		return false;
 	}
+	const char *exp = req_header(r, "x-devpi-expected-primary-id", &elen);
+	if (exp && elen > 0 && (elen != strlen(a->uuid) || memcmp(exp, a->uuid, elen) != 0)) {
+		resp_message(r, 409, "this primary has uuid %s, the replica expects %.*s", a->uuid,
+			     (int)(elen < 64 ? elen : 64), exp);
+		return false;
+	}
+	return true;
+}
+
+
+void h_changelog(struct req *r)
+{
+	struct app *a = r->app;
+	const char *arg = r->segs[1];
+	char u[65];
+	if (!replica_request(r, u))
+		return;
 	char *end = NULL;
 	size_t al = strlen(arg);
 	bool stream = al > 0 && arg[al - 1] == '-';
@@ -164,14 +196,36 @@ void h_changelog(struct req *r)
 		resp_message(r, 400, "invalid serial '%.40s'", arg);
 		return;
 	}
-	int64_t current = atomic_load(&a->serial);
+	int64_t current = atomic_load(&a->serial), oldest = 0;
 	if (n > current + 1) {
 		resp_message(r, 404, "can only wait for next serial");
 		return;
 	}
+	struct store_txn *t = NULL;
+	int rc = store_read_begin(a->store, &t);
+	if (!rc)
+		rc = store_changelog_oldest(t, &oldest);
+	store_abort(t);
+	if (rc) {
+		resp_message(r, 500, "cannot read the changelog: %s", err_str(rc));
+		return;
+	}
+	if (n < oldest) {
+		r->serial = current;
+		resp_message(r, 410, "serials below %lld were trimmed from the changelog: full sync from /+snapshot",
+			     (long long)oldest);
+		return;
+	}
 	struct clog *c = xcalloc(1, sizeof *c);
+	size_t olen;
+	const char *o = req_header(r, "x-devpi-replica-outside-url", &olen);
 	c->next = n;
 	c->stream = stream;
+	c->watch = a->replwatch;
+	snprintf(c->uuid, sizeof c->uuid, "%s", u);
+	snprintf(c->ip, sizeof c->ip, "%s", req_peer(r) ? req_peer(r) : "");
+	snprintf(c->outside, sizeof c->outside, "%.*s", o ? (int)(olen < 199 ? olen : 199) : 0, o ? o : "");
+	clog_note(c, true);
 	c->started_ms = c->last_line_ms = time_mono_ms();
 	c->timer = evtimer_new(r->w->base, clog_tick, r);
 	r->hctx = c;
@@ -188,4 +242,110 @@ void h_changelog(struct req *r)
 		return;
 	}
 	clog_arm(c);
+}
+
+/* ---- GET /+snapshot ------------------------------------------------------ */
+
+/* Every record at one serial, for a replica behind a trimmed changelog:
+ * {"serial":S}, then {"key":k,"value":v} per record in key order, then
+ * {"end":true,"count":n} so that a cut stream is never taken as complete.
+ * The one read transaction stays open for the whole stream (the only place
+ * that holds one across network waits: the records must be those of one
+ * serial); a timer cuts a stream still running after SNAP_MAX_MS so a stuck
+ * replica cannot pin old pages for ever.  Records are sent as the
+ * connection drains, SEND_AHEAD at a time. */
+
+#define SNAP_MAX_MS (30 * 60 * 1000)
+
+struct snap {
+	struct store_txn *t;
+	struct event *timer;
+	char last[STORE_KEY_MAX + 1];
+	bool started;
+	uint64_t count;
+};
+
+static void snap_close(struct req *r)
+{
+	struct snap *s = r->hctx;
+	r->hctx = NULL;
+	if (s) {
+		store_abort(s->t);
+		event_free(s->timer);
+		xfree(s);
+	}
+}
+
+static void snap_pump(struct req *r)
+{
+	struct snap *s = r->hctx;
+	struct buf b = BUF_INIT;
+	const char *k, *v;
+	size_t kl, vl;
+	int rc = ERR_OK;
+	while (s && resp_pending(r) < SEND_AHEAD) {
+		rc = store_next(s->t, s->started ? s->last : NULL, &k, &kl, &v, &vl);
+		if (rc)
+			break;
+		memcpy(s->last, k, kl);
+		s->last[kl] = '\0';
+		s->started = true;
+		cJSON *ks = cJSON_CreateString(s->last);
+		buf_reset(&b);
+		if (buf_adds(&b, "{\"key\":") || json_print_compact(ks, &b) || buf_adds(&b, ",\"value\":") ||
+		    buf_add(&b, v, vl) || buf_adds(&b, "}\n"))
+			rc = ERR_NOMEM;
+		cJSON_Delete(ks);
+		if (rc)
+			break;
+		resp_write(r, b.p, b.len);
+		s->count++;
+	}
+	buf_release(&b);
+	if (rc == ERR_NOTFOUND) {
+		char end[64];
+		int n = snprintf(end, sizeof end, "{\"end\":true,\"count\":%llu}\n", (unsigned long long)s->count);
+		resp_write(r, end, (size_t)n);
+		resp_end(r);
+	} else if (rc) {
+		log_err("snapshot: cannot read the store after '%s': %s", s->last, err_str(rc));
+		resp_abort_stream(r);
+	}
+}
+
+static void snap_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct req *r = arg;
+	if (r->hctx && req_alive(r) && !r->finished) {
+		log_warn("snapshot: stream still running after %d s: cut", SNAP_MAX_MS / 1000);
+		resp_abort_stream(r);
+	}
+}
+
+static const struct req_hooks snap_hooks = { NULL, NULL, snap_pump, snap_close };
+
+void h_snapshot(struct req *r)
+{
+	char u[65], head[64];
+	if (!replica_request(r, u))
+		return;
+	struct snap *s = xcalloc(1, sizeof *s);
+	int rc = store_read_begin(r->app->store, &s->t);
+	if (rc) {
+		xfree(s);
+		resp_message(r, 503, "cannot read the store: %s", err_str(rc));
+		return;
+	}
+	int64_t serial = store_txn_serial(s->t);
+	struct timeval tv = { SNAP_MAX_MS / 1000, 0 };
+	s->timer = evtimer_new(r->w->base, snap_expired, r);
+	evtimer_add(s->timer, &tv);
+	r->hctx = s;
+	r->hooks = &snap_hooks;
+	r->serial = serial;
+	r->close_after = true;
+	resp_begin(r, 200, NULL, "application/x-ndjson", -1);
+	int n = snprintf(head, sizeof head, "{\"serial\":%lld}\n", (long long)serial);
+	resp_write(r, head, (size_t)n);
+	snap_pump(r);
 }

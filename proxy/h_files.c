@@ -5,12 +5,22 @@
  * by chunk as the connection's output drains (on_writable), each chunk read
  * under its own short read transaction, so a large file never sits in
  * memory and no transaction stays open while the client is slow.
+ *
+ * On a replica (API.md 8.5) a file whose record arrived through the
+ * changelog but whose bytes have not (yet) is streamed from the primary as
+ * the client asks for it (mirror_file_replica_get: one download, hash
+ * checked, blob only), and so is a mirror file the replica only knows as a
+ * link: the primary fetches it from upstream once for everybody.  A
+ * replica never extracts or writes anything that would need a record.  On
+ * a primary, a request signed by one of its replicas may read any file:
+ * the replica has checked its own client's permission.
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -27,6 +37,7 @@
 #include "proxy/mirror.h"
 #include "proxy/mirror_file.h"
 #include "proxy/model.h"
+#include "proxy/replauth.h"
 #include "proxy/web.h"
 #include "store/store.h"
 
@@ -175,12 +186,132 @@ static bool blob_present(struct store_txn *t, const cJSON *rec)
 	return hex && hex_decode(hex, strlen(hex), sha, 32) == ERR_OK && store_blob_get(t, sha, &b) == ERR_OK;
 }
 
+/* Whether r is signed by one of this primary's replicas (API.md 8.2). */
+static bool from_replica(const struct req *r)
+{
+	const struct app *a = r->app;
+	size_t len, ulen;
+	char u[65];
+	if (!a->primary || !a->have_repl_key)
+		return false;
+	const char *auth = req_header(r, "authorization", &len);
+	const char *uuid = req_header(r, "x-devpi-replica-uuid", &ulen);
+	if (!auth || !uuid || !ulen || ulen > 64)
+		return false;
+	snprintf(u, sizeof u, "%.*s", (int)ulen, uuid);
+	return replauth_check(a->repl_key, u, auth, len, time(NULL)) == ERR_OK;
+}
+
+/* The sha256 (hex) a link or record promises: hashes.sha256, else a
+ * sha256 hash_spec; NULL if neither. */
+static const char *sha256_of(const cJSON *o)
+{
+	const char *hex = json_get_str(cJSON_GetObjectItemCaseSensitive(o, "hashes"), "sha256");
+	const char *spec = json_get_str(o, "hash_spec");
+	if (!hex && spec && !strncmp(spec, "sha256=", 7))
+		hex = spec + 7;
+	return hex && strlen(hex) == SHA256_HEX_LEN ? hex : NULL;
+}
+
+static bool have_blob(struct store_txn *t, const char *hex)
+{
+	uint8_t sha[32];
+	struct store_blob b;
+	return hex && hex_decode(hex, strlen(hex), sha, 32) == ERR_OK && store_blob_get(t, sha, &b) == ERR_OK;
+}
+
+/* Streams rel from the primary (see mirror_file_replica_get); url, when
+ * not NULL, is the upstream fallback, with the mirror idx's credentials. */
+static void replica_fetch(struct req *r, const char *rel, const char *hash_spec, const char *url, const cJSON *idx)
+{
+	struct mirror_cfg mc;
+	bool have_mc = false;
+	char stage[200];
+	snprintf(stage, sizeof stage, "%s/%s", r->segs[0], r->segs[1]);
+	if (url && mirror_cfg_load(r->app, stage, idx, &mc) == ERR_OK) {
+		have_mc = true;
+		if (mc.use_external_urls) {
+			resp_redirect(r, url);
+			mirror_cfg_release(&mc);
+			return;
+		}
+	}
+	struct mirror_file_src src = { rel, hash_spec, url, have_mc ? &mc : NULL };
+	mirror_file_replica_get(r, &src);
+	if (have_mc)
+		mirror_cfg_release(&mc);
+}
+
+/* On a replica: answers r when the content it asks for is missing here
+ * (true; t has ended), or returns false with t still open for the usual
+ * answer (content present, a JSON view, 404, 410). */
+static bool replica_get(struct req *r, struct store_txn *t, const cJSON *idx, const cJSON *rec, const cJSON *meta_of,
+			struct buf *rel)
+{
+	const char *type = json_get_str(idx, "type");
+	bool mirror = type && !strcmp(type, "mirror");
+	bool is_meta = rel->len > 9 && strcmp(rel->p + rel->len - 9, ".metadata") == 0;
+	size_t n;
+	const char *accept = req_header(r, "accept", &n);
+	char spec[80];
+	if (rec && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "deleted")))
+		return false;                           /* 410 */
+	if (rec && sha256_of(rec) && json_get_str(rec, "last_modified")) {
+		/* the record came through the changelog, the bytes did not */
+		const char *hex = sha256_of(rec);
+		if (have_blob(t, hex) || (accept && memmem(accept, n, "application/json", 16)))
+			return false;
+		store_abort(t);
+		snprintf(spec, sizeof spec, "sha256=%s", hex);
+		replica_fetch(r, rel->p, spec, mirror ? json_get_str(rec, "url") : NULL, idx);
+		return true;
+	}
+	if (!mirror) {
+		const char *core = meta_of && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(meta_of, "deleted"))
+					   ? json_get_str(meta_of, "core_metadata_sha256")
+					   : NULL;
+		if (rec || !core || have_blob(t, core))
+			return false;
+		store_abort(t);
+		snprintf(spec, sizeof spec, "sha256=%.64s", core);
+		replica_fetch(r, rel->p, spec, NULL, idx);
+		return true;
+	}
+	/* a mirror file this replica knows only as a link of a cached page */
+	char stage[200], *project = NULL;
+	snprintf(stage, sizeof stage, "%s/%s", r->segs[0], r->segs[1]);
+	cJSON *link = mirror_find_link(t, stage, rel->p, &project), *wheel = NULL;
+	if (!link && is_meta) {
+		rel->p[rel->len - 9] = '\0';
+		wheel = mirror_find_link(t, stage, rel->p, &project);
+		rel->p[rel->len - 9] = '.';
+		link = wheel ? mirror_metadata_link(wheel) : NULL;
+	}
+	xfree(project);
+	if (!link && !wheel)
+		return false;                           /* 404 */
+	const char *hex = link ? sha256_of(link) : NULL;
+	if (hex && have_blob(t, hex)) {
+		/* fetched before; its record has not arrived yet */
+		store_abort(t);
+		send_blob(r, link, hex, r->segs[r->nsegs - 1], true);
+	} else {
+		/* a wheel whose page offers no metadata: the primary extracts it */
+		store_abort(t);
+		replica_fetch(r, rel->p, link ? json_get_str(link, "hash_spec") : NULL,
+			      link ? json_get_str(link, "url") : NULL, idx);
+	}
+	cJSON_Delete(link);
+	cJSON_Delete(wheel);
+	return true;
+}
+
 void h_file_get(struct req *r)
 {
 	struct buf rel = BUF_INIT;
 	cJSON *rec = NULL, *meta_of = NULL;
 	const char *fn = r->segs[r->nsegs - 1];
-	if (!web_read_gate(r, r->segs[0], r->segs[1]))
+	if (!from_replica(r) && !web_read_gate(r, r->segs[0], r->segs[1]))
 		return;
 	if (name_check_filename(fn, strlen(fn)) != ERR_OK) {
 		resp_abort(r, 400, "invalid filename '%.100s'", fn);
@@ -208,8 +339,12 @@ void h_file_get(struct req *r)
 		resp_abort(r, 404, "The stage %s/%s could not be found.", r->segs[0], r->segs[1]);
 		goto out;
 	}
+	if (r->app->replica && replica_get(r, t, idx, rec, meta_of, &rel)) {
+		cJSON_Delete(idx);
+		goto out;
+	}
 	const char *type = json_get_str(idx, "type");
-	if (type && !strcmp(type, "mirror") && (!rec || !blob_present(t, rec))) {
+	if (!r->app->replica && type && !strcmp(type, "mirror") && (!rec || !blob_present(t, rec))) {
 		/* a mirror file not stored (yet, or any more): fetch it */
 		char stage[200], *project = NULL;
 		struct mirror_cfg mc;

@@ -22,6 +22,8 @@
 #include "proxy/mirror.h"
 #include "proxy/model.h"
 #include "proxy/perm.h"
+#include "proxy/replica.h"
+#include "proxy/replwatch.h"
 #include "proxy/web.h"
 #include "store/store.h"
 
@@ -159,6 +161,25 @@ void h_api(struct req *r)
 	resp_result(r, 200, "apiconfig", res, NULL);
 }
 
+/* The primary's commit time of serial (from its changelog entry), 0 if
+ * unknown. */
+static double last_commit_time(struct app *a, int64_t serial)
+{
+	struct store_txn *t = NULL;
+	const char *v;
+	size_t len;
+	double when = 0;
+	if (serial < 0 || store_read_begin(a->store, &t) != ERR_OK)
+		return 0;
+	if (store_changelog_get(t, serial, &v, &len) == ERR_OK) {
+		cJSON *e = cJSON_ParseWithLength(v, len);
+		when = json_get_num(e, "time", 0);
+		cJSON_Delete(e);
+	}
+	store_abort(t);
+	return when;
+}
+
 void h_status(struct req *r)
 {
 	struct app *a = r->app;
@@ -177,11 +198,25 @@ void h_status(struct req *r)
 	int64_t serial = atomic_load(&a->serial);
 	r->serial = serial;
 	cJSON_AddNumberToObject(res, "serial", (double)serial);
-	cJSON_AddNullToObject(res, "last-commit-timestamp");
+	double committed = last_commit_time(a, serial);
+	if (committed > 0)
+		cJSON_AddNumberToObject(res, "last-commit-timestamp", committed);
+	else
+		cJSON_AddNullToObject(res, "last-commit-timestamp");
 	cJSON_AddNumberToObject(res, "event-serial", (double)serial);
+	if (committed > 0) {
+		cJSON_AddNumberToObject(res, "event-serial-timestamp", committed);
+		cJSON_AddNumberToObject(res, "event-serial-in-sync-at", committed);
+	} else {
+		cJSON_AddNullToObject(res, "event-serial-timestamp");
+		cJSON_AddNullToObject(res, "event-serial-in-sync-at");
+	}
 	cJSON_AddArrayToObject(res, "metrics");
-	cJSON_AddStringToObject(res, "role", "MASTER");
-	cJSON_AddObjectToObject(res, "polling_replicas");
+	cJSON_AddStringToObject(res, "role", a->replica ? "REPLICA" : "MASTER");
+	cJSON_AddStringToObject(res, "node-role", a->replica ? "replica" : a->primary ? "primary" : "standalone");
+	replwatch_status(a->replwatch, cJSON_AddObjectToObject(res, "polling_replicas"));
+	if (a->repl)
+		replica_status(a->repl, res);
 	resp_result(r, 200, "status", res, NULL);
 }
 

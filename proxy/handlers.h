@@ -51,6 +51,7 @@ void h_version_patch(struct req *r);     /* PATCH /<user>/<index>/<project>/<ver
 
 /* h_changelog.c */
 void h_changelog(struct req *r);         /* GET /+changelog/<N>[-] (primary, replicas only) */
+void h_snapshot(struct req *r);          /* GET /+snapshot (primary, replicas only) */
 
 /* h_authcheck.c */
 void h_authcheck(struct req *r);         /* GET /+authcheck (nginx auth_request) */

@@ -6,10 +6,22 @@
  * meanwhile is woken when the record is durable (or the fetch failed) and
  * re-reads the store.  Nothing here answers a client: the handlers decide
  * between a fresh page, a stale one (with no-cache headers) and 502.
+ *
+ * On a replica (API.md 8.6) the records are the primary's and come only
+ * through the changelog, so a refresh does not go to the mirror's upstream
+ * and writes no record: it asks the primary for the same page (which makes
+ * the primary refresh it from upstream if needed; PyPI is fetched once, by
+ * the primary), drops the body, waits until the local serial reaches the
+ * primary's X-DEVPI-SERIAL (the primary's record is then here too), and
+ * records only the fetch time, in meta.  The same flight keys keep it
+ * once per key.  A primary that fails, answers with a stale copy
+ * (no-cache), or whose serial does not arrive within the request timeout
+ * fails the refresh like an upstream would: a local copy is served stale.
  */
 #include "proxy/mirror.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +43,10 @@
 #include "proxy/links.h"
 #include "proxy/mirror_parse.h"
 #include "proxy/model.h"
+#include "proxy/replauth.h"
+#include "proxy/serialwait.h"
 #include "proxy/upstream.h"
+#include "proxy/web.h"
 #include "proxy/wjob.h"
 #include "store/store.h"
 
@@ -285,6 +300,10 @@ struct fetch {
 	long long last_serial;
 	cJSON *rec;                  /* the record to store */
 	char *errmsg;
+	/* a replica's refresh through its primary */
+	int64_t primary_serial;      /* the primary's X-DEVPI-SERIAL, -1 if none */
+	bool primary_stale;          /* the primary served its copy as stale */
+	int timeout_s;
 };
 
 static void fetch_free(struct fetch *fe)
@@ -305,7 +324,11 @@ static void fetch_free(struct fetch *fe)
 
 static void fetch_end(struct fetch *fe, int rc)
 {
-	if (rc)
+	if (rc && fe->w->app->replica && rc != ERR_NOTFOUND)
+		log_warn("mirror %s: refreshing %s through the primary failed: %s%s%s", fe->mc.stage,
+			 fe->project ? fe->project : "the project list", err_str(rc), fe->errmsg ? ": " : "",
+			 fe->errmsg ? fe->errmsg : "");
+	else if (rc && !fe->w->app->replica)
 		log_warn("mirror %s: fetching %s%s failed: %s%s%s", fe->mc.stage, fe->mc.url,
 			 fe->project ? fe->project : "", err_str(rc), fe->errmsg ? ": " : "",
 			 fe->errmsg ? fe->errmsg : "");
@@ -532,6 +555,158 @@ static void fetch_start(struct fetch *fe, int timeout_s)
 	}
 }
 
+/* ---- a replica's refresh: through the primary ------------------------------ */
+
+static int repl_on_head(void *arg, long status, const char *eff, const struct upstream_header *h, size_t nh)
+{
+	struct fetch *fe = arg;
+	fe->status = status;
+	for (size_t i = 0; i < nh; i++) {
+		if (h[i].name_len == 14 && !strncasecmp(h[i].name, "x-devpi-serial", 14)) {
+			char tmp[24];
+			size_t n = h[i].value_len < sizeof tmp - 1 ? h[i].value_len : sizeof tmp - 1;
+			memcpy(tmp, h[i].value, n);
+			tmp[n] = '\0';
+			char *end;
+			long long v = strtoll(tmp, &end, 10);
+			if (n > 0 && *end == '\0' && v >= 0)
+				fe->primary_serial = v;
+		} else if (h[i].name_len == 13 && !strncasecmp(h[i].name, "cache-control", 13) &&
+			   memmem(h[i].value, h[i].value_len, "no-cache", 8)) {
+			fe->primary_stale = true;
+		}
+	}
+	return ERR_OK;
+}
+
+static int repl_on_data(void *arg, const char *p, size_t n)
+{
+	return ERR_OK;               /* the page is read from the local records */
+}
+
+static void repl_serial_done(struct worker *w, void *arg, bool reached)
+{
+	struct fetch *fe = arg;
+	if (!reached) {
+		fe->errmsg = xasprintf("the primary's serial %" PRId64 " did not replicate within %d s (at %lld)",
+				       fe->primary_serial, fe->timeout_s, (long long)atomic_load(&w->app->serial));
+		fetch_end(fe, ERR_TIMEOUT);
+		return;
+	}
+	if (fe->status == 404 && fe->kind == FETCH_PAGE) {
+		/* the primary does not know the project: it kept a "notfound"
+		 * record if it had a page, else only its memory says so */
+		struct store_txn *t = NULL;
+		bool have = false;
+		if (store_read_begin(w->app->store, &t) == ERR_OK) {
+			const char *v;
+			size_t len;
+			have = store_get(t, fe->key, &v, &len) == ERR_OK;
+			store_abort(t);
+		}
+		if (!have) {
+			negcache_put(fe->mc.stage, fe->project, fe->mc.expiry);
+			fetch_end(fe, ERR_NOTFOUND);
+			return;
+		}
+	} else if (fe->primary_stale) {
+		/* the primary could not refresh it either: the copy is stale
+		 * here too, and the next request asks again */
+		fe->errmsg = xstrdup("the primary serves a stale copy (its upstream failed)");
+		fetch_end(fe, ERR_UPSTREAM);
+		return;
+	}
+	/* the record is here: only the fetch time is ours to write (meta) */
+	cJSON_Delete(fe->rec);
+	fe->rec = NULL;
+	xfree(fe->etag);
+	fe->etag = NULL;
+	wjob_submit_worker(fe->w, store_rec_run, fe, store_rec_done);
+}
+
+static void repl_on_done(void *arg, int rc, long status, const char *errmsg)
+{
+	struct fetch *fe = arg;
+	if (rc) {
+		fe->errmsg = xasprintf("primary %s: %s", fe->w->app->primary_url, errmsg ? errmsg : "");
+		fetch_end(fe, rc == ERR_TIMEOUT ? ERR_TIMEOUT : ERR_UPSTREAM);
+		return;
+	}
+	if (status != 200 && !(status == 404 && fe->kind == FETCH_PAGE)) {
+		fe->errmsg = xasprintf("primary %s answered %ld", fe->w->app->primary_url, status);
+		fetch_end(fe, ERR_UPSTREAM);
+		return;
+	}
+	if (fe->primary_serial < 0) {
+		fe->errmsg = xasprintf("primary %s sent no X-DEVPI-SERIAL", fe->w->app->primary_url);
+		fetch_end(fe, ERR_UPSTREAM);
+		return;
+	}
+	if (serialwait_start_worker(fe->w, fe->primary_serial, fe->timeout_s * 1000, repl_serial_done, fe) != ERR_OK) {
+		fe->errmsg = xstrdup("cannot wait for replication");
+		fetch_end(fe, ERR_NOMEM);
+	}
+}
+
+static const struct upstream_cbs repl_cbs = { repl_on_head, repl_on_data, repl_on_done };
+
+/* Asks the primary for the stage's page of fe->project (a GET, its body
+ * dropped) or for its project list (a HEAD: PyPI's list is tens of MB, and
+ * only the serial matters). */
+static void repl_fetch_start(struct fetch *fe, int timeout_s)
+{
+	struct app *a = fe->w->app;
+	char auth[REPLAUTH_HDR_MAX], id[REPLAUTH_HDR_MAX];
+	const char *hdrs[3];
+	size_t nh = 0;
+	struct buf url = BUF_INIT;
+	hdrs[nh++] = "Accept: application/vnd.pypi.simple.v1+json";
+	if (a->have_repl_key) {
+		/* signed, so stages with an acl_read are readable (as "+replica") */
+		replauth_headers(a->repl_key, a->uuid, time(NULL), auth, id);
+		hdrs[nh++] = auth;
+		hdrs[nh++] = id;
+	}
+	const char *slash = strchr(fe->mc.stage, '/');
+	char *user = xstrndup(fe->mc.stage, slash ? (size_t)(slash - fe->mc.stage) : strlen(fe->mc.stage));
+	buf_adds(&url, a->primary_url);
+	buf_addc(&url, '/');
+	web_add_url_segment(&url, user);
+	buf_addc(&url, '/');
+	web_add_url_segment(&url, slash ? slash + 1 : "");
+	buf_adds(&url, "/+simple/");
+	if (fe->project) {
+		web_add_url_segment(&url, fe->project);
+		buf_addc(&url, '/');
+	}
+	xfree(user);
+	/* the primary may itself wait up to its request timeout for upstream
+	 * (a list: at least 30 s) before it answers */
+	int wait_s = fe->kind == FETCH_LIST ? (timeout_s > 30 ? timeout_s : 30) : timeout_s;
+	struct upstream_request rq = {
+		.url = url.p,
+		.method = fe->kind == FETCH_LIST ? "HEAD" : NULL,
+		.headers = hdrs,
+		.nheaders = nh,
+		.lim = {
+			.connect_timeout_ms = timeout_s * 1000L,
+			.first_byte_timeout_ms = (2L * wait_s + 5) * 1000L,
+			.total_timeout_ms = (4L * wait_s + 10) * 1000L,
+			.max_body = PAGE_BODY_MAX,
+			.max_redirects = -1,
+		},
+	};
+	fe->primary_serial = -1;
+	fe->timeout_s = timeout_s;
+	struct upstream_xfer *x;
+	int rc = upstream_fetch(fe->w->up, &rq, &repl_cbs, fe, &x);
+	buf_release(&url);
+	if (rc) {
+		fe->errmsg = xstrdup("cannot start the request to the primary");
+		fetch_end(fe, rc);
+	}
+}
+
 static void refresh(struct req *r, const struct mirror_cfg *mc, const char *project,
 		    void (*done)(struct req *r, void *arg, int rc), void *arg)
 {
@@ -572,7 +747,11 @@ static void refresh(struct req *r, const struct mirror_cfg *mc, const char *proj
 		cJSON_Delete(info);
 		store_abort(t);
 	}
-	fetch_start(fe, r->app->cfg->request_timeout > 0 ? r->app->cfg->request_timeout : 5);
+	int timeout_s = r->app->cfg->request_timeout > 0 ? r->app->cfg->request_timeout : 5;
+	if (r->app->replica)
+		repl_fetch_start(fe, timeout_s);
+	else
+		fetch_start(fe, timeout_s);
 }
 
 void mirror_refresh_page(struct req *r, const struct mirror_cfg *mc, const char *project,

@@ -15,6 +15,13 @@
  * next request.  On any failure
  * the chunks are discarded and every unfinished response is cut short (or
  * answered 404/502 if it had not started), never completed as if good.
+ *
+ * On a replica the same machinery fetches from the primary instead
+ * (mirror_file_replica_get): the URL is <primary>/<relpath>, signed as the
+ * replica, the expected hash is the record's (or the link's), and only the
+ * blob is stored, since every file record is the primary's and arrives
+ * through the changelog.  When the primary cannot be reached at all the
+ * download starts over from the upstream URL, if the file has one.
  */
 #include "proxy/mirror_file.h"
 
@@ -38,10 +45,12 @@
 #include "proxy/chunkwin.h"
 #include "proxy/conn.h"
 #include "proxy/cpupool.h"
+#include "proxy/filerepl.h"
 #include "proxy/flight.h"
 #include "proxy/mirror.h"
 #include "proxy/model.h"
 #include "proxy/pkginfo.h"
+#include "proxy/replauth.h"
 #include "proxy/upstream.h"
 #include "proxy/wjob.h"
 #include "store/store.h"
@@ -57,13 +66,18 @@ struct dl {
 	struct flight *f;
 	struct upstream_xfer *x;
 	struct chunkwin *cw;           /* the uncommitted chunks; one reference */
-	char *url, *user, *pass;
+	char *url, *user, *pass;       /* user/pass: sent to url (NULL: none) */
+	char *fb_url, *fb_user, *fb_pass; /* replica: upstream tried when the primary cannot be reached */
+	char *hdrs[3];                 /* replica: extra request headers (owned) */
+	size_t nhdrs;
+	bool blob_only;                /* replica: store the blob, never a record */
 	char *relpath, *filename, *project, *version;
 	char *hash_name, *hash_value;  /* expected */
 	char *last_modified;
 	EVP_MD_CTX *alt;               /* the link's hash when it is not sha256 */
 	struct sha256_ctx sha;
 	uint64_t blob_id;
+	uint64_t final_id;             /* the blob's id once finished (an identical blob's, if stored before) */
 	uint64_t size;
 	uint64_t woken;                /* size when waiters were last woken */
 	int64_t content_length;
@@ -93,6 +107,11 @@ static void dl_unref(struct dl *d)
 	xfree(d->url);
 	xfree(d->user);
 	xfree(d->pass);
+	xfree(d->fb_url);
+	xfree(d->fb_user);
+	xfree(d->fb_pass);
+	for (size_t i = 0; i < d->nhdrs; i++)
+		xfree(d->hdrs[i]);
 	xfree(d->relpath);
 	xfree(d->filename);
 	xfree(d->project);
@@ -138,7 +157,8 @@ static void dl_fail(struct dl *d, int rc)
 	if (d->rc)
 		return;
 	d->rc = rc;
-	log_warn("mirror download of '%s' failed: %s (status %ld)", d->url, err_str(rc), d->status);
+	log_warn("%s download of '%s' failed: %s (status %ld)", d->blob_only ? "replica" : "mirror", d->url,
+		 err_str(rc), d->status);
 	if (d->x && !d->ended) {
 		upstream_cancel(d->x);
 		d->x = NULL;
@@ -193,6 +213,8 @@ static int dl_head(void *arg, long status, const char *eff, const struct upstrea
 {
 	struct dl *d = arg;
 	d->status = status;
+	if (status == 410 && d->blob_only)
+		return ERR_GONE;         /* the primary deleted it */
 	if (status != 200)
 		return status == 404 ? ERR_NOTFOUND : ERR_UPSTREAM;
 	for (size_t i = 0; i < nh; i++) {
@@ -262,6 +284,10 @@ static int finish_run(struct store_txn *t, void *arg)
 		rc = store_blob_finish(t, d->blob_id, d->digest, d->size, total);
 	if (rc)
 		return rc;
+	struct store_blob b;
+	d->final_id = store_blob_get(t, d->digest, &b) == ERR_OK ? b.id : d->blob_id;
+	if (d->blob_only)
+		return ERR_OK;         /* the record is the primary's */
 	char hex[SHA256_HEX_LEN + 1], lm[32], spec[200];
 	hex_encode(d->digest, 32, hex);
 	cJSON *rec = cJSON_CreateObject();
@@ -296,6 +322,14 @@ static void finish_done(struct worker *w, void *arg, int rc, int64_t serial)
 	if (rc) {
 		dl_fail(d, rc);
 	} else if (d->f) {
+		/* the waiters read the rest from the finished blob (its id
+		 * differs when identical content was stored before); blob-only
+		 * waiters that never saw a length learn it here */
+		struct flight_progress p = { .blob_id = d->final_id, .content_length = d->content_length,
+					     .head_known = true };
+		if (d->blob_only && p.content_length < 0)
+			p.content_length = (int64_t)d->size;
+		flight_progress(d->f, &p);
 		flight_finish(d->f, ERR_OK);
 		d->f = NULL;
 	}
@@ -321,11 +355,37 @@ static bool hash_matches(struct dl *d)
 	return strcasecmp(alt_hex, d->hash_value) == 0;
 }
 
+static int dl_begin(struct dl *d, const struct app *a);
+
+/* A replica's download whose primary could not be reached (no response at
+ * all) starts over from the upstream URL; true when it did. */
+static bool dl_fall_back(struct dl *d, int rc, long status, const char *errmsg)
+{
+	if (!d->fb_url || d->rc || status != 0 || d->size || (rc != ERR_UPSTREAM && rc != ERR_TIMEOUT))
+		return false;
+	log_warn("replica download of '%s' failed (%s: %s); trying '%s'", d->url, err_str(rc), errmsg, d->fb_url);
+	xfree(d->url);
+	xfree(d->user);
+	xfree(d->pass);
+	d->url = d->fb_url;
+	d->user = d->fb_user;
+	d->pass = d->fb_pass;
+	d->fb_url = d->fb_user = d->fb_pass = NULL;
+	for (size_t i = 0; i < d->nhdrs; i++)
+		xfree(d->hdrs[i]);
+	d->nhdrs = 0;
+	d->ended = false;
+	return dl_begin(d, d->w->app) == ERR_OK;
+}
+
 static void dl_done(void *arg, int rc, long status, const char *errmsg)
 {
 	struct dl *d = arg;
 	d->ended = true;
 	d->x = NULL;
+	if (rc && dl_fall_back(d, rc, status, errmsg))
+		return;                 /* the new transfer holds the transfer's reference */
+	d->ended = true;
 	if (!rc && status != 200)
 		rc = status == 404 ? ERR_NOTFOUND : ERR_UPSTREAM;
 	if (!rc && d->content_length >= 0 && d->size != (uint64_t)d->content_length)
@@ -365,24 +425,18 @@ static bool same_origin(const char *a, const char *b)
 	return na == nb && strncasecmp(a, b, na) == 0;
 }
 
-static void dl_start(struct req *r, struct flight *f, const struct mirror_cfg *mc, const cJSON *link, const char *project)
+/* A download for flight f with nothing to fetch yet. */
+static struct dl *dl_new(struct req *r, struct flight *f, const char *relpath, const char *hash_spec)
 {
 	struct dl *d = xcalloc(1, sizeof *d);
 	d->w = r->w;
 	d->f = f;
 	d->refs = 1;
 	d->content_length = -1;
-	d->url = xstrdup(json_get_str(link, "url"));
-	d->user = mc->user ? xstrdup(mc->user) : NULL;
-	d->pass = mc->pass ? xstrdup(mc->pass) : NULL;
-	d->relpath = xstrdup(json_get_str(link, "relpath"));
-	d->filename = xstrdup(json_get_str(link, "filename"));
-	d->project = xstrdup(project);
-	d->version = json_get_str(link, "version") ? xstrdup(json_get_str(link, "version")) : NULL;
-	const char *spec = json_get_str(link, "hash_spec");
-	const char *eq = spec ? strchr(spec, '=') : NULL;
+	d->relpath = xstrdup(relpath);
+	const char *eq = hash_spec ? strchr(hash_spec, '=') : NULL;
 	if (eq) {
-		d->hash_name = xstrndup(spec, (size_t)(eq - spec));
+		d->hash_name = xstrndup(hash_spec, (size_t)(eq - hash_spec));
 		d->hash_value = xstrdup(eq + 1);
 		if (strcmp(d->hash_name, "sha256") != 0) {
 			const EVP_MD *md = EVP_get_digestbyname(d->hash_name);
@@ -397,28 +451,58 @@ static void dl_start(struct req *r, struct flight *f, const struct mirror_cfg *m
 	d->cw = chunkwin_new();
 	chunkwin_ref(d->cw);
 	flight_attach(f, d->cw, dl_release_window);
-	int t = r->app->cfg->request_timeout > 0 ? r->app->cfg->request_timeout : 5;
+	return d;
+}
+
+/* Starts the transfer of d->url (with d->user/pass and d->hdrs). */
+static int dl_begin(struct dl *d, const struct app *a)
+{
+	int t = a->cfg->request_timeout > 0 ? a->cfg->request_timeout : 5;
+	/* a primary may itself be fetching the file from its upstream */
+	int first = d->nhdrs && a->cfg->proxy_timeout > t ? a->cfg->proxy_timeout : t;
 	struct upstream_request rq = {
 		.url = d->url,
-		/* the mirror's credentials go only to the mirror's own origin */
-		.username = same_origin(d->url, mc->url) ? d->user : NULL,
-		.password = same_origin(d->url, mc->url) ? d->pass : NULL,
+		.headers = (const char *const *)d->hdrs,
+		.nheaders = d->nhdrs,
+		.username = d->user,
+		.password = d->pass,
 		.raw = true,
 		.lim = {
 			.connect_timeout_ms = t * 1000L,
-			.first_byte_timeout_ms = t * 1000L,
+			.first_byte_timeout_ms = first * 1000L,
 			.low_speed_bytes = 1024,
 			.low_speed_secs = t < 10 ? 10 : t,
-			.max_body = r->app->cfg->max_upload_size ? 4 * r->app->cfg->max_upload_size : 0,
+			.max_body = a->cfg->max_upload_size ? 4 * a->cfg->max_upload_size : 0,
 		},
 	};
-	if (upstream_fetch(r->w->up, &rq, &dl_cbs, d, &d->x) != ERR_OK) {
+	return upstream_fetch(d->w->up, &rq, &dl_cbs, d, &d->x);
+}
+
+/* Starts d; on failure ends the flight at once. */
+static void dl_go(struct dl *d, const struct app *a)
+{
+	if (dl_begin(d, a) != ERR_OK) {
 		d->ended = true;
 		d->refs++;
 		dl_fail(d, ERR_UPSTREAM);
 		dl_unref(d);
 		dl_unref(d);
 	}
+}
+
+static void dl_start(struct req *r, struct flight *f, const struct mirror_cfg *mc, const cJSON *link, const char *project)
+{
+	struct dl *d = dl_new(r, f, json_get_str(link, "relpath"), json_get_str(link, "hash_spec"));
+	d->url = xstrdup(json_get_str(link, "url"));
+	/* the mirror's credentials go only to the mirror's own origin */
+	if (same_origin(d->url, mc->url)) {
+		d->user = mc->user ? xstrdup(mc->user) : NULL;
+		d->pass = mc->pass ? xstrdup(mc->pass) : NULL;
+	}
+	d->filename = xstrdup(json_get_str(link, "filename"));
+	d->project = xstrdup(project);
+	d->version = json_get_str(link, "version") ? xstrdup(json_get_str(link, "version")) : NULL;
+	dl_go(d, r->app);
 }
 
 /* ---- a waiting request (on its own loop) ----------------------------------- */
@@ -433,6 +517,7 @@ struct fwait {
 	int64_t length;
 	bool final;                   /* the download is over and stored: read the store */
 	bool streaming;
+	bool blob_only;               /* a replica's download: no record to re-run the handler on */
 	int refs;                     /* the flight wait + the request's hooks */
 };
 
@@ -502,6 +587,25 @@ static void fw_close(struct req *r)
 
 static const struct req_hooks fw_hooks = { NULL, NULL, fw_pump, fw_close };
 
+/* r's response starts: length bytes of the download, from the window
+ * (or, once final, from the finished blob blob_id). */
+static void fw_begin(struct req *r, struct fwait *fw, uint64_t blob_id, int64_t length, bool final)
+{
+	fw->blob_id = blob_id;
+	fw->length = length;
+	fw->streaming = true;
+	fw->final = final;
+	fw->refs++;
+	r->hctx = fw;
+	r->hooks = &fw_hooks;
+	resp_header(r, "Cache-Control", "max-age=365000000, immutable, public");
+	resp_begin(r, 200, NULL, filename_content_type(r->segs[r->nsegs - 1]), length);
+	if (r->m == M_HEAD)
+		resp_end(r);
+	else
+		fw_pump(r);
+}
+
 static void fw_wake(struct req *r, void *arg, int rc)
 {
 	struct fwait *fw = arg;
@@ -518,45 +622,22 @@ static void fw_wake(struct req *r, void *arg, int rc)
 			fw->cw = p.shared;
 			chunkwin_ref(fw->cw);
 		}
-		if (!r->head_sent && p.head_known && p.content_length >= 0 && fw->cw) {
-			fw->blob_id = p.blob_id;
-			fw->length = p.content_length;
-			fw->streaming = true;
-			fw->refs++;
-			r->hctx = fw;
-			r->hooks = &fw_hooks;
-			resp_header(r, "Cache-Control", "max-age=365000000, immutable, public");
-			resp_begin(r, 200, NULL, filename_content_type(r->segs[r->nsegs - 1]), p.content_length);
-			if (r->m == M_HEAD) {
-				resp_end(r);
-				return;
-			}
-		}
-		if (fw->streaming)
+		if (!r->head_sent && p.head_known && p.content_length >= 0 && fw->cw)
+			fw_begin(r, fw, p.blob_id, p.content_length, false);
+		else if (fw->streaming)
 			fw_pump(r);
 		return;
 	}
 	/* the download is over */
 	if (rc == ERR_OK) {
+		/* the last progress names the finished blob */
+		flight_snapshot(fw->f, &p);
 		if (fw->streaming) {
-			/* read the rest from the finished blob (its id may differ
-			 * if identical content was stored before) */
-			struct store_txn *t = NULL;
-			char key[700];
-			cJSON *rec = NULL;
-			struct store_blob b;
-			uint8_t sha[32];
-			snprintf(key, sizeof key, "file/%s", fw->relpath);
-			if (store_read_begin(r->app->store, &t) == ERR_OK) {
-				rec = model_get(t, key);
-				const char *hex = json_get_str(cJSON_GetObjectItemCaseSensitive(rec, "hashes"), "sha256");
-				if (hex && hex_decode(hex, strlen(hex), sha, 32) == ERR_OK && store_blob_get(t, sha, &b) == ERR_OK)
-					fw->blob_id = b.id;
-				store_abort(t);
-			}
-			cJSON_Delete(rec);
+			fw->blob_id = p.blob_id;
 			fw->final = true;
 			fw_pump(r);
+		} else if (fw->blob_only && !r->head_sent && p.content_length >= 0) {
+			fw_begin(r, fw, p.blob_id, p.content_length, true);
 		} else if (r->handler) {
 			r->handler(r);   /* the file record exists now: serve it */
 		}
@@ -564,6 +645,8 @@ static void fw_wake(struct req *r, void *arg, int rc)
 		resp_abort_stream(r);
 	} else if (rc == ERR_NOTFOUND) {
 		resp_abort(r, 404, "no such file upstream: %s", fw->url);
+	} else if (rc == ERR_GONE) {
+		resp_abort(r, 410, "file existed, deleted in later serial");
 	} else {
 		resp_abort(r, 502, "error %s getting %s", err_str(rc), fw->url);
 	}
@@ -593,6 +676,40 @@ void mirror_file_get(struct req *r, const struct mirror_cfg *mc, const cJSON *li
 	snprintf(key, sizeof key, "file\n%s", relpath);
 	if (flight_join(key, r, fw_wake, fw, &fw->f))
 		dl_start(r, fw->f, mc, link, project);
+}
+
+void mirror_file_replica_get(struct req *r, const struct mirror_file_src *src)
+{
+	struct app *a = r->app;
+	char key[1100];
+	if (!src->relpath || strlen(src->relpath) > 1000) {
+		resp_abort(r, 404, "no such file");
+		return;
+	}
+	struct fwait *fw = xcalloc(1, sizeof *fw);
+	fw->url = filerepl_url(a, src->relpath);
+	fw->relpath = xstrdup(src->relpath);
+	fw->blob_only = true;
+	fw->refs = 1;
+	snprintf(key, sizeof key, "file\n%s", src->relpath);
+	if (!flight_join(key, r, fw_wake, fw, &fw->f))
+		return;
+	struct dl *d = dl_new(r, fw->f, src->relpath, src->hash_spec);
+	d->blob_only = true;
+	d->url = xstrdup(fw->url);
+	char auth[REPLAUTH_HDR_MAX], id[REPLAUTH_HDR_MAX];
+	replauth_headers(a->repl_key, a->uuid, time(NULL), auth, id);
+	d->hdrs[d->nhdrs++] = xstrdup("X-DEVPI-REPLICA-FILEREPL: YES");
+	d->hdrs[d->nhdrs++] = xstrdup(auth);
+	d->hdrs[d->nhdrs++] = xstrdup(id);
+	if (src->fallback_url && (!strncmp(src->fallback_url, "http://", 7) || !strncmp(src->fallback_url, "https://", 8))) {
+		d->fb_url = xstrdup(src->fallback_url);
+		if (src->mc && same_origin(d->fb_url, src->mc->url)) {
+			d->fb_user = src->mc->user ? xstrdup(src->mc->user) : NULL;
+			d->fb_pass = src->mc->pass ? xstrdup(src->mc->pass) : NULL;
+		}
+	}
+	dl_go(d, a);
 }
 
 static void await_wake(struct req *r, void *arg, int rc)

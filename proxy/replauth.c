@@ -61,3 +61,12 @@ int replauth_check(const uint8_t key[32], const char *uuid, const char *value, s
 	mac_hex(key, uuid, ts, hex);
 	return ct_equal(hex, dot + 1, SHA256_HEX_LEN) ? ERR_OK : ERR_AUTH;
 }
+
+void replauth_headers(const uint8_t key[32], const char *uuid, int64_t now, char auth[REPLAUTH_HDR_MAX],
+		      char id[REPLAUTH_HDR_MAX])
+{
+	char tok[120];
+	replauth_token(key, uuid, now, tok, sizeof tok);
+	snprintf(auth, REPLAUTH_HDR_MAX, "Authorization: %s", tok);
+	snprintf(id, REPLAUTH_HDR_MAX, "X-DEVPI-REPLICA-UUID: %.64s", uuid);
+}

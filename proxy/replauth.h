@@ -18,6 +18,7 @@
 
 #define REPLAUTH_MAX_AGE 60
 #define REPLAUTH_SECRET_MAX 4096       /* bytes read from a secretfile */
+#define REPLAUTH_HDR_MAX 200
 
 /* Reads path and derives the signing key.  ERR_NOTFOUND (missing),
  * ERR_TOOBIG (over REPLAUTH_SECRET_MAX), ERR_INVAL (empty). */
@@ -28,5 +29,11 @@ void replauth_token(const uint8_t key[32], const char *uuid, int64_t now, char *
 /* ERR_OK when value (an Authorization header, len bytes) is a valid,
  * fresh token for uuid; ERR_AUTH otherwise. */
 int replauth_check(const uint8_t key[32], const char *uuid, const char *value, size_t len, int64_t now);
+
+/* The headers that identify this replica on every request to its primary
+ * (API.md 8.2), as "Name: value" lines for upstream_request.headers:
+ * auth = "Authorization: Bearer ...", id = "X-DEVPI-REPLICA-UUID: <uuid>". */
+void replauth_headers(const uint8_t key[32], const char *uuid, int64_t now, char auth[REPLAUTH_HDR_MAX],
+		      char id[REPLAUTH_HDR_MAX]);
 
 #endif

@@ -25,9 +25,11 @@
 #include "proxy/auth.h"
 #include "proxy/conn.h"
 #include "proxy/cpupool.h"
+#include "proxy/forward.h"
 #include "proxy/handlers.h"
 #include "proxy/http1.h"
 #include "proxy/model.h"
+#include "proxy/replauth.h"
 #include "proxy/throttle.h"
 #include "store/store.h"
 
@@ -283,6 +285,23 @@ static void auth_checked(struct req *r, const char *user, bool ok, void *arg)
 
 /* Resolves credentials, then routes (at once, or after a password check
  * on the CPU pool). */
+/* A request a replica of this primary signed (API.md 8.2): its mirror
+ * refreshes and file fetches read stages an anonymous caller may not. */
+static bool is_replica_request(const struct req *r)
+{
+	size_t len, ulen;
+	char u[65];
+	const struct app *a = r->app;
+	if (!a->primary || !a->have_repl_key)
+		return false;
+	const char *auth = req_header(r, "authorization", &len);
+	const char *uuid = req_header(r, "x-devpi-replica-uuid", &ulen);
+	if (!auth || !uuid || ulen == 0 || ulen > 64 || len < 7 || strncmp(auth, "Bearer ", 7) != 0)
+		return false;
+	snprintf(u, sizeof u, "%.*s", (int)ulen, uuid);
+	return replauth_check(a->repl_key, u, auth, len, time(NULL)) == ERR_OK;
+}
+
 static void resolve_auth_then_route(struct req *r)
 {
 	size_t len;
@@ -296,8 +315,11 @@ static void resolve_auth_then_route(struct req *r)
 		if (v && len > 6 && strncasecmp(v, "basic ", 6) == 0)
 			rc = auth_parse_basic(v, len, &user, &pass);
 	}
-	if (rc || !*user || strlen(user) > 64 || name_check_user_index(user, strlen(user)) ||
-	    strlen(pass) > 4096) {
+	if (rc && is_replica_request(r)) {
+		r->user = xstrdup("+replica");  /* perm.c: may read every stage, nothing more */
+		route(r);
+	} else if (rc || !*user || strlen(user) > 64 || name_check_user_index(user, strlen(user)) ||
+		   strlen(pass) > 4096) {
 		route(r);
 	} else if (auth_token_check(r->app->secret, sizeof r->app->secret, pass, strlen(pass), user, time(NULL)) ==
 		   ERR_OK) {
@@ -385,6 +407,8 @@ static void route_plus(struct req *r)
 		resp_abort(r, 404, "not found");
 	} else if (strcmp(s, "+api") == 0) {
 		collect(r, h_api, 0);
+	} else if (strcmp(s, "+snapshot") == 0) {
+		method_is(r, M_GET) ? collect(r, h_snapshot, 0) : not_allowed(r);
 	} else if (strcmp(s, "+status") == 0) {
 		method_is(r, M_GET) ? collect(r, h_status, 0) : not_allowed(r);
 	} else if (strcmp(s, "+authcheck") == 0) {
@@ -431,6 +455,10 @@ void router_head(struct req *r)
 		return;
 	}
 	r->installer = is_installer(r);
+	if (forward_wanted(r)) {         /* a replica's write: the primary decides (API.md 8.6) */
+		forward_start(r);
+		return;
+	}
 	resolve_auth_then_route(r);
 }
 

@@ -26,13 +26,19 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "config/config.h"
 #include "proxy/app.h"
 #include "proxy/conn.h"
 #include "proxy/cpupool.h"
 #include "proxy/model.h"
 #include "proxy/rcache.h"
+#include "proxy/clogtrim.h"
+#include "proxy/filerepl.h"
 #include "proxy/replauth.h"
+#include "proxy/replica.h"
+#include "proxy/replwatch.h"
+#include "proxy/role.h"
 #include "proxy/upstream.h"
 #include "proxy/wjob.h"
 #include "store/store.h"
@@ -120,21 +126,27 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(main_base);
 }
 
-/* The node's role (API.md 8.1) and the replication key.  Only a primary
- * serves /+changelog, and only with a --secretfile to check replicas by. */
-static int server_role(struct app *a)
+static _Atomic int stop_rc;
+
+/* Stops the server from any thread (the replica loop when it must not go
+ * on); server_run then returns rc. */
+static void server_stop(int rc)
 {
-	const char *role = a->cfg->role ? a->cfg->role : "auto";
-	if (strcmp(role, "master") == 0)
-		role = "primary";
-	if (strcmp(role, "auto") && strcmp(role, "primary") && strcmp(role, "standalone") && strcmp(role, "replica")) {
-		log_err("--role must be auto, primary, replica or standalone, not '%s'", role);
-		return ERR_INVAL;
-	}
-	if (strcmp(role, "replica") == 0) {
-		log_err("--role replica is not supported yet by this build");
-		return ERR_INVAL;
-	}
+	atomic_store(&stop_rc, rc);
+	event_base_loopbreak(main_base);
+}
+
+/* The role's part of the app (API.md 8.1): flags, the primary's URL, and
+ * the keys from --secretfile.  With a secretfile, login tokens are signed
+ * with a key derived from it rather than the store's own secret, so a
+ * token the primary issued is good on its replicas too. */
+static int server_role(struct app *a, const struct role_info *ri)
+{
+	static const char token_label[] = "devpi-like login tokens";
+	a->primary = ri->role == ROLE_PRIMARY;
+	a->replica = ri->role == ROLE_REPLICA;
+	if (a->replica)
+		snprintf(a->primary_url, sizeof a->primary_url, "%s", ri->primary_url);
 	if (a->cfg->secretfile) {
 		int rc = replauth_load_key(a->cfg->secretfile, a->repl_key);
 		if (rc) {
@@ -142,20 +154,27 @@ static int server_role(struct app *a)
 			return rc;
 		}
 		a->have_repl_key = true;
+		hmac_sha256(a->repl_key, sizeof a->repl_key, token_label, sizeof token_label - 1, a->secret);
 	}
-	a->primary = strcmp(role, "primary") == 0;
 	if (a->primary && !a->have_repl_key) {
 		log_err("--role primary needs --secretfile (replicas sign their requests with it)");
 		return ERR_INVAL;
 	}
+	store_set_replica(a->store, a->replica);
 	return ERR_OK;
 }
 
-int server_run(const struct config *cfg, struct store *st)
+/* Trims the changelog of a node with --changelog-keep (main loop timer). */
+static void on_trim_timer(evutil_socket_t fd, short what, void *arg)
+{
+	clogtrim_tick(arg);
+}
+
+int server_run(const struct config *cfg, struct store *st, const struct role_info *ri)
 {
 	struct app a;
 	struct wthread *ts = NULL;
-	struct event *sigint = NULL, *sigterm = NULL;
+	struct event *sigint = NULL, *sigterm = NULL, *trim = NULL;
 	int nthreads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	int rc, started = 0;
 
@@ -172,8 +191,11 @@ int server_run(const struct config *cfg, struct store *st)
 		return rc;
 	}
 	atomic_store(&a.acl_read_used, model_any_acl_read(st));
-	if ((rc = server_role(&a)))
+	if ((rc = server_role(&a, ri)))
 		return rc;
+	atomic_store(&stop_rc, ERR_OK);
+	if (a.primary)
+		a.replwatch = replwatch_new();
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	rc = store_writer_start(st);
@@ -225,9 +247,29 @@ int server_run(const struct config *cfg, struct store *st)
 		 cfg->serverdir, (long long)atomic_load(&a.serial));
 	fprintf(stderr, "listening on http://%s:%d\n", cfg->host, port);
 	fflush(stderr);
+	if (cfg->changelog_keep > 0) {
+		struct timeval every = { 2, 0 };
+		trim = event_new(main_base, -1, EV_PERSIST, on_trim_timer, &a);
+		event_add(trim, &every);
+	}
+	if (a.replica && cfg->file_replication_threads > 0 && (rc = filerepl_start(&a, &a.frepl))) {
+		log_err("cannot start file replication: %s", err_str(rc));
+		goto fail;
+	}
+	if (a.replica && (rc = replica_start(&a, server_stop, &a.repl))) {
+		log_err("cannot start the replica loop: %s", err_str(rc));
+		goto fail;
+	}
+	if (a.replica)
+		log_info("replica of %s", a.primary_url);
 	event_base_dispatch(main_base);
-	rc = ERR_OK;
+	rc = atomic_load(&stop_rc);
 fail:
+	/* the replica threads first: their writer jobs complete into them */
+	replica_stop(a.repl);
+	a.repl = NULL;
+	filerepl_stop(a.frepl);
+	a.frepl = NULL;
 	for (int i = 0; i < started; i++)
 		event_base_loopbreak(ts[i].w.base);
 	for (int i = 0; i < started; i++)
@@ -260,6 +302,9 @@ fail:
 		if (ts[i].w.base)
 			event_base_free(ts[i].w.base);
 	}
+	if (trim)
+		event_free(trim);
+	replwatch_free(a.replwatch);
 	if (sigint)
 		event_free(sigint);
 	if (sigterm)

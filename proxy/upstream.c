@@ -90,10 +90,14 @@ struct upstream_xfer {
 	long fb_ms;
 	int follow;                 /* redirects are followed */
 	int in_multi;
-	int paused;
+	int paused;                 /* receiving paused (on_data said UPSTREAM_PAUSE) */
 	int resume_wanted;
 	int resume_now;
+	int send_paused;            /* sending paused (read_body said UPSTREAM_READ_PAUSE) */
+	int send_resume_wanted;
+	int send_resume_now;
 	int head_done;
+	int nobody;                 /* a HEAD: Content-Length is not of a body we get */
 	/* the current response header block */
 	struct buf head;
 	long block_status;          /* -1 when its status line did not parse */
@@ -161,6 +165,21 @@ static long parse_status(const char *p, size_t n)
 	if ((size_t)(p + n - sp) > 4 && !(sp[4] == ' ' || sp[4] == '\r' || sp[4] == '\n'))
 		return -1;
 	return (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
+}
+
+/* An RFC 9110 token (a method name), at most 32 characters. */
+static bool is_token(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", c)))
+			return false;
+	}
+	return true;
 }
 
 static int name_is(const struct upstream_header *h, const char *name)
@@ -288,7 +307,7 @@ static int head_deliver(struct upstream_xfer *x)
 		snprintf(x->msg, sizeof x->msg, "no memory for the response headers");
 		goto done;
 	}
-	int64_t clen = head_plain_length(x->block_status, h, nh);
+	int64_t clen = x->nobody ? -1 : head_plain_length(x->block_status, h, nh);
 	if (x->max_body && clen >= 0 && (uint64_t)clen > x->max_body) {
 		rc = ERR_TOOBIG;
 		snprintf(x->msg, sizeof x->msg, "response body of %" PRId64 " bytes is over the %" PRIu64 " byte bound",
@@ -423,13 +442,19 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-/* The request body of a POST (upstream_request.read_body). */
+/* The request body (upstream_request.read_body). */
 static size_t read_cb(char *p, size_t size, size_t nitems, void *ud)
 {
 	struct upstream_xfer *x = ud;
 	if (x->state != XS_RUNNING)
 		return CURL_READFUNC_ABORT;
 	long n = x->read_body(x->arg, p, size * nitems);
+	if (x->state != XS_RUNNING)
+		return CURL_READFUNC_ABORT;
+	if (n == UPSTREAM_READ_PAUSE) {
+		x->send_paused = 1;
+		return CURL_READFUNC_PAUSE;
+	}
 	if (n < 0 || (size_t)n > size * nitems) {
 		xfer_abort(x, ERR_IO, "request body could not be read");
 		return CURL_READFUNC_ABORT;
@@ -634,12 +659,14 @@ static void xfer_start(struct upstream_xfer *x)
 	x->state = XS_RUNNING;
 }
 
+/* Tells libcurl the pause state we want: curl_easy_pause takes the whole
+ * new state, so unpausing one direction must keep the other's. */
 static void xfer_do_resume(struct upstream_xfer *x)
 {
 	struct upstream *u = x->u;
-	x->paused = 0;
+	int mask = (x->paused ? CURLPAUSE_RECV : 0) | (x->send_paused ? CURLPAUSE_SEND : 0);
 	u->busy++;
-	CURLcode res = curl_easy_pause(x->easy, CURLPAUSE_CONT);
+	CURLcode res = curl_easy_pause(x->easy, mask);
 	u->busy--;
 	if (x->state == XS_CANCELLED) {
 		xfer_destroy(x);
@@ -664,6 +691,8 @@ static void deferred_cb(evutil_socket_t fd, short what, void *arg)
 	for (x = u->xfers; x; x = x->next) {
 		x->resume_now = x->resume_wanted;
 		x->resume_wanted = 0;
+		x->send_resume_now = x->send_resume_wanted;
+		x->send_resume_wanted = 0;
 	}
 again:
 	for (x = u->xfers; x; x = next) {
@@ -675,9 +704,16 @@ again:
 			if (x->state != XS_RUNNING)
 				goto again;      /* on_done ran */
 			x->resume_now = 0;
-		} else if (x->state == XS_RUNNING && x->resume_now) {
+			x->send_resume_now = 0;
+		} else if (x->state == XS_RUNNING && (x->resume_now || x->send_resume_now)) {
+			bool recv = x->resume_now && x->paused, send = x->send_resume_now && x->send_paused;
 			x->resume_now = 0;
-			if (x->paused) {
+			x->send_resume_now = 0;
+			if (recv || send) {
+				if (recv)
+					x->paused = 0;
+				if (send)
+					x->send_paused = 0;
 				xfer_do_resume(x);
 				goto again;
 			}
@@ -874,13 +910,21 @@ static int xfer_configure(struct upstream_xfer *x, const struct upstream_request
 	if (rq->public_only)
 		SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_public_socket);
 	if (rq->read_body) {
+		/* libcurl's POST machinery sends a body with any method (the
+		 * method name is replaced below); chunked when the size is -1 */
 		x->read_body = rq->read_body;
 		SETOPT(CURLOPT_POST, 1L);
-		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, rq->body_chunked ? (curl_off_t)-1 : (curl_off_t)rq->body_len);
 		SETOPT(CURLOPT_READFUNCTION, read_cb);
 		SETOPT(CURLOPT_READDATA, (void *)x);
 		SETOPT(CURLOPT_FRESH_CONNECT, 1L);
 		SETOPT(CURLOPT_FORBID_REUSE, 1L);
+	}
+	if (rq->method && strcmp(rq->method, "HEAD") == 0 && !rq->read_body) {
+		x->nobody = 1;
+		SETOPT(CURLOPT_NOBODY, 1L);
+	} else if (rq->method && strcmp(rq->method, rq->read_body ? "POST" : "GET") != 0) {
+		SETOPT(CURLOPT_CUSTOMREQUEST, rq->method);
 	}
 fail:
 	return rc;
@@ -912,6 +956,10 @@ int upstream_fetch(struct upstream *u, const struct upstream_request *rq,
 		}
 	}
 	if ((rq->username && strpbrk(rq->username, "\r\n")) || (rq->password && strpbrk(rq->password, "\r\n"))) {
+		rc = ERR_INVAL;
+		goto fail;
+	}
+	if (rq->method && !is_token(rq->method)) {
 		rc = ERR_INVAL;
 		goto fail;
 	}
@@ -1001,6 +1049,32 @@ void upstream_resume(struct upstream_xfer *x)
 		return;
 	x->resume_wanted = 1;
 	schedule_deferred(x->u);
+}
+
+void upstream_resume_body(struct upstream_xfer *x)
+{
+	if (!x || (x->state != XS_RUNNING && x->state != XS_QUEUED))
+		return;
+	x->send_resume_wanted = 1;
+	schedule_deferred(x->u);
+}
+
+const char *upstream_reason(const struct upstream_xfer *x, size_t *len)
+{
+	/* the status line heads the block on_head is being given */
+	const char *p = x && x->head.p ? x->head.p : "";
+	size_t n = x && x->head.p ? x->head.len : 0;
+	const char *nl = memchr(p, '\n', n);
+	size_t ll = nl ? (size_t)(nl - p) : n;
+	const char *sp = memchr(p, ' ', ll);
+	*len = 0;
+	if (!sp || (size_t)(p + ll - sp) < 5 || sp[4] != ' ')
+		return "";
+	const char *r = sp + 5, *e = p + ll;
+	if (e > r && e[-1] == '\r')
+		e--;
+	*len = (size_t)(e - r);
+	return r;
 }
 
 /* ---- the client ---- */

@@ -2,7 +2,8 @@
  * driven by one libevent event_base (one struct upstream per worker thread).
  *
  * A transfer is a GET of one http/https URL (a POST when it has a request
- * body: upstream_request.read_body).  Its results come back through
+ * body: upstream_request.read_body; any other method through
+ * upstream_request.method).  Its results come back through
  * three callbacks, all run on the loop's thread: on_head once for the final
  * response's head, on_data for each piece of the (content-decoded) body, and
  * on_done exactly once at the end.  Nothing here blocks the loop and nothing
@@ -93,16 +94,28 @@ struct upstream_request {
 	struct upstream_limits lim;
 	bool raw;                    /* no content decoding: the body as stored upstream
 	                                (files, whose hash and length are of those bytes) */
-	/* A request body makes the transfer a POST (NULL: a GET, as above).
-	 * read_body(arg, buf, n), with the transfer's arg, fills up to n bytes
-	 * and returns how many (0 at the end, -1 aborts: on_done gets ERR_IO);
-	 * it runs on the loop's thread, must not block and must not call into
-	 * this module.  Exactly body_len bytes are sent (Content-Length); the
-	 * caller sets Content-Type through headers.  Such a transfer uses a
-	 * fresh connection that is not kept, since the body cannot be rewound
-	 * for a retry on a reused one. */
+	/* The request method: NULL for GET (POST when read_body is set).
+	 * "HEAD" asks for the head only (on_data never runs); any other
+	 * token (PUT, PATCH, DELETE, PUSH, ...) is sent as is, with the body
+	 * of read_body if there is one.  Not a token (RFC 9110) → ERR_INVAL.
+	 * Redirects are followed with the same method, so a caller sending a
+	 * body normally sets max_redirects < 0. */
+	const char *method;
+	/* A request body (NULL: none).  read_body(arg, buf, n), with the
+	 * transfer's arg, fills up to n bytes and returns how many (0 at the
+	 * end, -1 aborts: on_done gets ERR_IO), or UPSTREAM_READ_PAUSE when it
+	 * has no bytes yet: the upload then waits until upstream_resume_body,
+	 * after which read_body is called again.  It runs on the loop's
+	 * thread, must not block and must not call into this module (other
+	 * than upstream_resume_body).  Exactly body_len bytes are sent
+	 * (Content-Length), or, with body_chunked, as many as read_body gives
+	 * until it returns 0 (Transfer-Encoding: chunked over HTTP/1.1); the
+	 * caller sets Content-Type through headers ("Content-Type:" to send
+	 * none).  Such a transfer uses a fresh connection that is not kept,
+	 * since the body cannot be rewound for a retry on a reused one. */
 	long (*read_body)(void *arg, char *buf, size_t n);
 	uint64_t body_len;
+	bool body_chunked;
 	/* Connect only to public addresses: never to this host, private,
 	 * link-local, shared or multicast networks (checked on the address
 	 * actually connected to, so DNS cannot redirect it).  For URLs a
@@ -153,6 +166,8 @@ struct upstream_cbs {
 
 /* on_data's return value that pauses the transfer. */
 #define UPSTREAM_PAUSE 1000
+/* read_body's return value that pauses the upload (see upstream_request). */
+#define UPSTREAM_READ_PAUSE (-2L)
 
 /* Creates the upstream client for base (which must outlive it) sending
  * user_agent (copied).  Free with upstream_free.  ERR_NOMEM, ERR_UPSTREAM
@@ -186,6 +201,19 @@ void upstream_cancel(struct upstream_xfer *x);
  * also not on a later pause).  Safe from inside any callback, including x's
  * on_data just before it returns UPSTREAM_PAUSE. */
 void upstream_resume(struct upstream_xfer *x);
+
+/* Resumes the upload of a transfer whose read_body returned
+ * UPSTREAM_READ_PAUSE: read_body is called again from the loop shortly
+ * after, never from inside this call.  Harmless when the upload is not
+ * paused (then it has no effect, also not on a later pause).  Independent
+ * of upstream_resume: a transfer may have both directions paused.  Safe
+ * from inside any callback, including read_body itself.  NULL is fine. */
+void upstream_resume_body(struct upstream_xfer *x);
+
+/* The reason phrase of the final response's status line ("Not Found";
+ * empty for HTTP/2, which has none), borrowed: valid only during x's
+ * on_head.  *len gets its length. */
+const char *upstream_reason(const struct upstream_xfer *x, size_t *len);
 
 /* Parses "scheme://user:pass@host/..." into a URL without credentials and
  * the percent-decoded user and password.  All three are xmalloc'ed, the

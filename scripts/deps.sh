@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential pkg-config libevent-dev libcurl4-openssl-dev liblmdb-dev libssl-dev
 libarchive-dev libcjson-dev libargon2-dev libinih-dev libcmocka-dev zlib1g-dev
-python3 python3-venv python3-pip python3-pytest python3-requests python3-lmdb twine
+python3 python3-venv python3-pip python3-pytest python3-requests python3-lmdb twine nginx
 $*"
 missing=""
 for p in $PKGS; do

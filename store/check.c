@@ -56,6 +56,7 @@ struct check {
 	void *parg;
 	uint64_t blob_bytes, blob_total;
 	struct store_check_report *r;
+	int64_t base;             /* serial of the snapshot the changelog starts after, or -1 */
 	struct blob_ref *refs;    /* owned */
 	size_t nrefs, caprefs;
 };
@@ -266,7 +267,7 @@ static int check_changelog(struct check *c)
 		goto out;
 	if (serial < 0 && have)
 		changelog_problem(c, "meta 'serial': missing, but the changelog reaches serial %" PRIu64, prev);
-	else if (serial >= 0 && !have)
+	else if (serial >= 0 && !have && serial != c->base)
 		changelog_problem(c, "changelog: empty, but the current serial is %" PRId64, serial);
 	else if (have && prev < (uint64_t)serial)
 		changelog_problem(c, "changelog: serials %" PRIu64 "..%" PRId64 " missing below the current serial",
@@ -594,6 +595,9 @@ int store_check_progress(struct store *s, bool rehash, store_check_fn report, vo
 	if (rc)
 		goto fail;
 	c.txn = t->txn;
+	rc = store_changelog_base(t, &c.base);
+	if (rc)
+		goto fail;
 	rc = check_kv(&c);
 	if (rc)
 		goto fail;

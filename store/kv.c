@@ -115,6 +115,8 @@ int store_put(struct store_txn *t, const char *key, const char *val, size_t len)
 	rc = store_txn_writable(t);
 	if (rc)
 		return rc;
+	if (atomic_load(&t->s->replica))
+		return ERR_PERM;   /* a replica's records come only from its primary */
 	if (len >= UINT32_MAX)
 		return ERR_TOOBIG;
 	if (!val || !json_valid(val, len))
@@ -140,6 +142,8 @@ int store_del(struct store_txn *t, const char *key)
 	rc = store_txn_writable(t);
 	if (rc)
 		return rc;
+	if (atomic_load(&t->s->replica))
+		return ERR_PERM;   /* a replica's records come only from its primary */
 	MDB_val k = { klen, (void *)key };
 	mrc = mdb_del(t->txn, t->s->db_kv, &k, NULL);
 	if (mrc)
@@ -188,6 +192,40 @@ int store_scan(struct store_txn *t, const char *prefix, store_scan_fn fn, void *
 	if (mrc && mrc != MDB_NOTFOUND)
 		rc = store_txn_fail(t, mrc, "scan records");
 out:
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int store_next(struct store_txn *t, const char *after, const char **key, size_t *klen, const char **val,
+	       size_t *vlen)
+{
+	MDB_cursor *cur = NULL;
+	size_t alen = after ? strnlen(after, STORE_KEY_MAX + 1) : 0;
+	int rc = ERR_OK, mrc;
+
+	if (alen > STORE_KEY_MAX)
+		return ERR_TOOBIG;
+	if (t->err)
+		return t->err;
+	mrc = mdb_cursor_open(t->txn, t->s->db_kv, &cur);
+	if (mrc)
+		return store_txn_fail(t, mrc, "open cursor");
+	MDB_val k = { alen, (void *)after }, v;
+	mrc = mdb_cursor_get(cur, &k, &v, after ? MDB_SET_RANGE : MDB_FIRST);
+	if (mrc == 0 && after && k.mv_size == alen && memcmp(k.mv_data, after, alen) == 0)
+		mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	if (mrc == MDB_NOTFOUND) {
+		rc = ERR_NOTFOUND;
+	} else if (mrc) {
+		rc = store_txn_fail(t, mrc, "next record");
+	} else if (v.mv_size == 0 || ((const char *)v.mv_data)[v.mv_size - 1] != '\0') {
+		rc = ERR_CORRUPT;
+	} else {
+		*key = k.mv_data;
+		*klen = k.mv_size;
+		*val = v.mv_data;
+		*vlen = v.mv_size - 1;
+	}
 	mdb_cursor_close(cur);
 	return rc;
 }

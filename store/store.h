@@ -47,6 +47,7 @@
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -150,6 +151,14 @@ typedef int (*store_scan_fn)(void *arg, const char *key, size_t klen, const char
  * end t nor write keys under prefix. */
 int store_scan(struct store_txn *t, const char *prefix, store_scan_fn fn, void *arg);
 
+/* The first record whose key sorts after after (NULL: the first record):
+ * *key (klen bytes, not NUL-terminated) and *val (a NUL-terminated JSON
+ * text, vlen without the NUL) are borrowed until t ends.  ERR_NOTFOUND
+ * past the last.  For walks that pause between records (a snapshot sent
+ * as a connection drains). */
+int store_next(struct store_txn *t, const char *after, const char **key, size_t *klen, const char **val,
+	       size_t *vlen);
+
 /* The keys under prefix, in byte order, for callers that then write under
  * prefix (a scan must not) or walk nested prefixes.  keys[i] + plen is a
  * key without its prefix.  Release with store_keys_release. */
@@ -177,6 +186,40 @@ int store_meta_put(struct store_txn *t, const char *name, const void *val, size_
  * {"serial":n,"time":<epoch float>,"changes":{"<key>":<value or null>,...}}
  * borrowed until t ends; *len excludes the NUL.  ERR_NOTFOUND. */
 int store_changelog_get(struct store_txn *t, int64_t serial, const char **val, size_t *len);
+
+/* ---- replication (repl.c) ---------------------------------------------- */
+
+/* Makes s a replica's store (or not): from then on store_put and store_del
+ * refuse with ERR_PERM, and records change only through store_apply_entry
+ * and the snapshot functions.  Meta, blobs and chunks stay writable. */
+void store_set_replica(struct store *s, bool on);
+bool store_is_replica(struct store *s);
+
+/* Applies one changelog entry of the primary, the JSON text (p, n) as the
+ * primary's /+changelog sent it: {"serial":n,"time":t,"changes":{..}}, in
+ * write transaction t.  Its serial must be the next one here (else
+ * ERR_CONFLICT: nothing written); each change is written (null deletes,
+ * an absent key is fine) and the entry text itself is stored as this
+ * store's entry for that serial.  ERR_PARSE for a malformed entry,
+ * ERR_TOOBIG for a key over STORE_KEY_MAX.  *serial = the entry's serial. */
+int store_apply_entry(struct store_txn *t, const char *p, size_t n, int64_t *serial);
+
+/* A snapshot replaces every record in one write transaction: begin drops
+ * all records and the changelog, put writes one record (JSON text, not
+ * checked here: the caller parsed it), end makes serial current; the
+ * changelog then continues at serial + 1 and store_changelog_base reports
+ * serial. */
+int store_snapshot_begin(struct store_txn *t);
+int store_snapshot_put(struct store_txn *t, const char *key, const char *val, size_t len);
+int store_snapshot_end(struct store_txn *t, int64_t serial);
+/* The serial of the last snapshot loaded, or -1. */
+int store_changelog_base(struct store_txn *t, int64_t *base);
+
+/* The oldest serial whose entry is kept (current + 1 when none is). */
+int store_changelog_oldest(struct store_txn *t, int64_t *oldest);
+/* Deletes up to max entries with serials below below (never the current
+ * serial's); *removed = how many. */
+int store_changelog_trim(struct store_txn *t, int64_t below, size_t max, size_t *removed);
 
 /* ---- blobs ------------------------------------------------------------ */
 

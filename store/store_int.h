@@ -34,6 +34,7 @@ struct store {
 	_Atomic uint64_t next_blob_id;
 	_Atomic int64_t serial;          /* last committed serial, -1 = none */
 	_Atomic int write_broken;        /* ERR_* after an I/O error on commit, else 0 */
+	_Atomic int replica;             /* records change only through repl.c (store_set_replica) */
 
 	/* read transactions kept reset (reader slot held, no snapshot pinned)
 	 * for reuse: mdb_txn_renew avoids the reader-table mutex */

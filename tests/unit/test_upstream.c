@@ -206,6 +206,89 @@ static void send_pattern(struct conn *c, size_t from, size_t n, size_t piece, in
 	}
 }
 
+/* Reads exactly n bytes of a request body, checking them against the
+ * pattern from *off on; -1 on EOF or stop. */
+static int recv_body(struct conn *c, size_t n, size_t *off, int *ok)
+{
+	char tmp[8192];
+	while (n) {
+		struct pollfd pfd[2] = { { c->fd, POLLIN, 0 }, { c->s->stop[0], POLLIN, 0 } };
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			return -1;
+		if (pfd[1].revents)
+			return -1;
+		if (!pfd[0].revents)
+			continue;
+		ssize_t r = recv(c->fd, tmp, n < sizeof tmp ? n : sizeof tmp, 0);
+		if (r <= 0)
+			return -1;
+		for (ssize_t i = 0; i < r; i++)
+			if (tmp[i] != pat(*off + (size_t)i))
+				*ok = 0;
+		*off += (size_t)r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* One line of a chunked body (up to LF) into out; -1 on EOF. */
+static int recv_line(struct conn *c, char *out, size_t cap)
+{
+	size_t k = 0;
+	for (;;) {
+		char ch;
+		if (recv(c->fd, &ch, 1, 0) != 1)
+			return -1;
+		if (ch == '\n')
+			break;
+		if (ch != '\r' && k + 1 < cap)
+			out[k++] = ch;
+	}
+	out[k] = '\0';
+	return 0;
+}
+
+/* /body: reads the request body (Content-Length or chunked) and answers
+ * "<method> <bytes> <ok|bad> <chunked|length> ctype=<Content-Type>". */
+static int route_body(struct conn *c, const char *head)
+{
+	char method[40], v[256], ctype[256];
+	size_t total = 0;
+	int ok = 1, chunked = 0;
+	sscanf(head, "%39s", method);
+	req_header(head, "Content-Type", ctype, sizeof ctype);
+	req_header(head, "Transfer-Encoding", v, sizeof v);
+	if (strcasecmp(v, "chunked") == 0) {
+		chunked = 1;
+		for (;;) {
+			char line[128];
+			if (recv_line(c, line, sizeof line))
+				return 0;
+			size_t n = strtoul(line, NULL, 16);
+			if (n == 0)
+				break;
+			if (recv_body(c, n, &total, &ok) || recv_line(c, line, sizeof line))
+				return 0;
+		}
+		for (;;) {          /* trailers up to the blank line */
+			char line[256];
+			if (recv_line(c, line, sizeof line))
+				return 0;
+			if (!line[0])
+				break;
+		}
+	} else {
+		req_header(head, "Content-Length", v, sizeof v);
+		if (v[0] && recv_body(c, strtoul(v, NULL, 10), &total, &ok))
+			return 0;
+	}
+	char out[512];
+	int n = snprintf(out, sizeof out, "%s %zu %s %s ctype=%s", method, total, ok ? "ok" : "bad",
+			 chunked ? "chunked" : "length", ctype);
+	sendf(c, "HTTP/1.1 201 Made It\r\nContent-Length: %d\r\n\r\n%s", n, out);
+	return 1;
+}
+
 /* Serves one request; returns 1 to keep the connection, 0 to close it. */
 static int route(struct conn *c, const char *head)
 {
@@ -218,9 +301,12 @@ static int route(struct conn *c, const char *head)
 	memcpy(path, sp + 1, (size_t)(sp2 - sp - 1));
 	path[sp2 - sp - 1] = '\0';
 
+	if (!strcmp(path, "/body"))
+		return route_body(c, head);
 	if (!strcmp(path, "/hello")) {
 		sendf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", HELLO_LEN);
-		send_pattern(c, 0, HELLO_LEN, 10000, 2);
+		if (strncmp(head, "HEAD ", 5) != 0)
+			send_pattern(c, 0, HELLO_LEN, 10000, 2);
 		return 1;
 	}
 	if (!strcmp(path, "/status404")) {
@@ -549,6 +635,8 @@ struct env {
 	int deadline_hit;
 };
 
+struct bodysrc;
+
 struct res {
 	struct env *env;
 	struct upstream_xfer *x;
@@ -579,6 +667,7 @@ struct res {
 	const char *fetch_url;
 	int fetch_rc;
 	int cancel_fetched;     /* cancel the one started from on_data right away */
+	struct bodysrc *body_src;     /* the request body, for body_read */
 };
 
 static void res_init(struct res *r, struct env *e)
@@ -1574,6 +1663,271 @@ static void test_pause_then_cancel(void **state)
 	res_release(&r);
 }
 
+
+/* ---- methods and request bodies ---- */
+
+/* A request body source for read_body: the pattern, in pieces of at most
+ * piece bytes, pausing every other call when pause_mode is set (1: resumed
+ * by a 5 ms timer; 2: resumed from inside read_body before it pauses; 3:
+ * never resumed). */
+struct bodysrc {
+	struct env *env;
+	struct res *res;
+	size_t len, off, piece;
+	int pause_mode;
+	int calls, pauses;
+	struct event *ev;
+};
+
+static void body_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bodysrc *b = arg;
+	upstream_resume_body(b->res->x);
+}
+
+static long body_read(void *arg, char *buf, size_t n)
+{
+	struct res *r = arg;
+	struct bodysrc *b = r->body_src;
+	b->calls++;
+	if (b->pause_mode && b->calls % 2 == 1) {
+		b->pauses++;
+		if (b->pause_mode == 2) {
+			upstream_resume_body(r->x);
+		} else if (b->pause_mode == 1) {
+			struct timeval tv = { 0, 5000 };
+			if (!b->ev)
+				b->ev = evtimer_new(b->env->base, body_resume_cb, b);
+			evtimer_add(b->ev, &tv);
+		}
+		return UPSTREAM_READ_PAUSE;
+	}
+	size_t k = b->len - b->off;
+	if (k > n)
+		k = n;
+	if (k > b->piece)
+		k = b->piece;
+	for (size_t i = 0; i < k; i++)
+		buf[i] = pat(b->off + i);
+	b->off += k;
+	return (long)k;
+}
+
+static void body_fetch(struct env *e, struct res *r, struct bodysrc *b, const char *method, size_t len, bool chunked,
+		       int pause_mode)
+{
+	memset(b, 0, sizeof *b);
+	b->env = e;
+	b->res = r;
+	b->len = len;
+	b->piece = 7000;
+	b->pause_mode = pause_mode;
+	res_init(r, e);
+	r->body_src = b;
+	const char *hdrs[] = { "Content-Type: application/x-test", "Expect:" };
+	struct upstream_request rq = {
+		.method = method, .read_body = body_read, .body_len = len, .body_chunked = chunked,
+		.headers = hdrs, .nheaders = 2, .lim = { .max_redirects = -1 },
+	};
+	assert_int_equal(start(e, r, "/body", &rq), ERR_OK);
+	run_loop(e, 10000);
+	assert_false(e->deadline_hit);
+	assert_int_equal(r->done_calls, 1);
+	assert_int_equal(r->after_done_calls, 0);
+	buf_addc(&r->body, '\0');
+	r->body.len--;
+}
+
+static void test_methods_without_body(void **state)
+{
+	struct env *e = *state;
+	const char *methods[] = { "PUT", "PATCH", "DELETE", "PUSH", "POST", "OPTIONS", "GET" };
+	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+		struct res r;
+		struct upstream_request rq = { .method = methods[i] };
+		fetch1(e, &r, "/echo", &rq);
+		assert_int_equal(r.rc, ERR_OK);
+		assert_int_equal(r.status, 200);
+		char want[64];
+		snprintf(want, sizeof want, "%s /echo HTTP/1.1\r\n", methods[i]);
+		buf_addc(&r.body, '\0');
+		assert_true(strncmp(r.body.p, want, strlen(want)) == 0);
+		assert_null(strstr(r.body.p, "Content-Length"));
+		assert_null(strstr(r.body.p, "Transfer-Encoding"));
+		res_release(&r);
+	}
+	/* HEAD: the head only, its Content-Length is no body over max_body */
+	struct res r;
+	struct upstream_request rq = { .method = "HEAD", .lim = { .max_body = 10 } };
+	fetch1(e, &r, "/hello", &rq);
+	assert_int_equal(r.rc, ERR_OK);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.head_calls, 1);
+	assert_int_equal(r.data_calls, 0);
+	assert_true(has_header(&r, "Content-Length=100000\n"));
+	res_release(&r);
+	/* and the connection is still good for a GET */
+	fetch1(e, &r, "/hello", NULL);
+	assert_int_equal(r.rc, ERR_OK);
+	assert_pattern(&r, HELLO_LEN);
+	res_release(&r);
+}
+
+static void test_bad_methods(void **state)
+{
+	struct env *e = *state;
+	const char *bad[] = { "", "GET /x", "PU\r\nT", "P(T", "M\xc3\xa9THOD", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct res r;
+		res_init(&r, e);
+		struct upstream_request rq = { .method = bad[i] };
+		assert_int_equal(start(e, &r, "/echo", &rq), ERR_INVAL);
+		res_release(&r);
+	}
+	run_for(e, 50);
+	assert_int_equal(srv_accepted(e->srv), 0);
+}
+
+static void test_body_with_methods(void **state)
+{
+	struct env *e = *state;
+	const char *methods[] = { NULL, "POST", "PUT", "PATCH", "PUSH", "DELETE" };
+	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+		for (int chunked = 0; chunked <= 1; chunked++) {
+			struct res r;
+			struct bodysrc b;
+			body_fetch(e, &r, &b, methods[i], 300000, chunked, 0);
+			assert_int_equal(r.rc, ERR_OK);
+			assert_int_equal(r.status, 201);
+			char want[128];
+			snprintf(want, sizeof want, "%s 300000 ok %s ctype=application/x-test",
+				 methods[i] ? methods[i] : "POST", chunked ? "chunked" : "length");
+			assert_string_equal(r.body.p, want);
+			res_release(&r);
+		}
+	}
+	/* an empty body still says Content-Length: 0 */
+	struct res r;
+	struct bodysrc b;
+	body_fetch(e, &r, &b, "PUT", 0, false, 0);
+	assert_int_equal(r.rc, ERR_OK);
+	assert_string_equal(r.body.p, "PUT 0 ok length ctype=application/x-test");
+	res_release(&r);
+}
+
+static void test_body_pause_resume(void **state)
+{
+	struct env *e = *state;
+	for (int mode = 1; mode <= 2; mode++) {
+		for (int chunked = 0; chunked <= 1; chunked++) {
+			struct res r;
+			struct bodysrc b;
+			body_fetch(e, &r, &b, "PUT", 200000, chunked, mode);
+			assert_int_equal(r.rc, ERR_OK);
+			assert_int_equal(r.status, 201);
+			assert_true(b.pauses >= 10);
+			char want[128];
+			snprintf(want, sizeof want, "PUT 200000 ok %s ctype=application/x-test",
+				 chunked ? "chunked" : "length");
+			assert_string_equal(r.body.p, want);
+			if (b.ev)
+				event_free(b.ev);
+			res_release(&r);
+		}
+	}
+	/* a resume_body of a transfer that is not paused changes nothing */
+	struct res r;
+	res_init(&r, e);
+	assert_int_equal(start(e, &r, "/hello", NULL), ERR_OK);
+	upstream_resume_body(r.x);
+	run_loop(e, 5000);
+	assert_int_equal(r.rc, ERR_OK);
+	assert_pattern(&r, HELLO_LEN);
+	res_release(&r);
+	upstream_resume_body(NULL);
+}
+
+static void test_body_paused_then_cancel_or_timeout(void **state)
+{
+	struct env *e = *state;
+	/* never resumed: the total timeout still ends it */
+	struct res r;
+	struct bodysrc b;
+	memset(&b, 0, sizeof b);
+	b.env = e;
+	b.res = &r;
+	b.len = 100000;
+	b.piece = 1000;
+	b.pause_mode = 3;
+	res_init(&r, e);
+	r.body_src = &b;
+	struct upstream_request rq = { .method = "PUT", .read_body = body_read, .body_len = b.len,
+				       .lim = { .total_timeout_ms = 300, .max_redirects = -1 } };
+	assert_int_equal(start(e, &r, "/body", &rq), ERR_OK);
+	run_loop(e, 5000);
+	assert_false(e->deadline_hit);
+	assert_int_equal(r.done_calls, 1);
+	assert_int_equal(r.rc, ERR_TIMEOUT);
+	assert_int_equal(b.pauses, 1);
+	res_release(&r);
+
+	/* cancelled while the upload is paused: no callback afterwards */
+	memset(&b, 0, sizeof b);
+	b.env = e;
+	b.res = &r;
+	b.len = 100000;
+	b.piece = 1000;
+	b.pause_mode = 3;
+	res_init(&r, e);
+	r.body_src = &b;
+	rq.lim.total_timeout_ms = 0;
+	assert_int_equal(start(e, &r, "/body", &rq), ERR_OK);
+	e->pending--;
+	while (!b.pauses)
+		event_base_loop(e->base, EVLOOP_ONCE);
+	upstream_resume_body(r.x);      /* queued, then cancelled before it runs */
+	upstream_cancel(r.x);
+	r.cancelled = 1;
+	run_for(e, 100);
+	assert_int_equal(r.done_calls, 0);
+	assert_int_equal(r.after_done_calls, 0);
+	assert_int_equal(b.calls, 1);
+	res_release(&r);
+}
+
+/* the reason phrase of the final response, during on_head */
+static int reason_head(void *arg, long status, const char *eff, const struct upstream_header *h, size_t nh)
+{
+	struct res *r = arg;
+	size_t n;
+	const char *p = upstream_reason(r->x, &n);
+	buf_add(&r->hdrs, p, n);
+	return ERR_OK;
+}
+
+static void test_reason_phrase(void **state)
+{
+	struct env *e = *state;
+	const char *paths[] = { "/status404", "/early", "/unknown-route", "/body" };
+	const char *want[] = { "Not Found", "OK", "Unknown", "Made It" };
+	for (size_t i = 0; i < 4; i++) {
+		struct res r;
+		res_init(&r, e);
+		struct upstream_cbs c = cbs;
+		c.on_head = reason_head;
+		char url[256];
+		snprintf(url, sizeof url, "%s%s", e->srv->base, paths[i]);
+		struct upstream_request rq = { .url = url };
+		assert_int_equal(upstream_fetch(e->up, &rq, &c, &r, &r.x), ERR_OK);
+		e->pending++;
+		run_loop(e, 5000);
+		assert_int_equal(r.rc, ERR_OK);
+		buf_addc(&r.hdrs, '\0');
+		assert_string_equal(r.hdrs.p, want[i]);
+		res_release(&r);
+	}
+}
+
 static void test_bad_requests(void **state)
 {
 	struct env *e = *state;
@@ -1698,6 +2052,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_then_fail_on_redelivery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_then_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_methods_without_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_methods, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_with_methods, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_pause_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_paused_then_cancel_or_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reason_phrase, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 		cmocka_unit_test(test_split_credentials),
 	};
