@@ -54,6 +54,7 @@
 #include "proxy/filerepl.h"
 #include "proxy/model.h"
 #include "proxy/replauth.h"
+#include "proxy/replentry.h"
 #include "store/store.h"
 
 #define REPL_LINE_MAX (64u << 20)          /* one changelog entry or snapshot record */
@@ -68,9 +69,8 @@ struct rjob {
 	struct replica *r;
 	char *line;                  /* the entry text, owned */
 	size_t len;
-	cJSON *entry;                /* parsed, owned (file keys for file replication) */
+	struct replentry entry;      /* parsed, owned (file keys for file replication) */
 	int64_t serial;
-	double ptime;                /* the primary's commit time of the entry */
 	struct rjob *next;           /* completed list */
 };
 
@@ -154,7 +154,7 @@ static void apply_done(void *arg, int rc, int64_t serial)
 		r->apply_rc = rc;
 	if (!rc && j->serial > r->applied) {
 		r->applied = j->serial;
-		r->applied_ts = j->ptime;
+		r->applied_ts = j->entry.time;
 		r->update_at = now_s();
 		if (r->applied >= r->primary_serial)
 			r->in_sync_at = r->update_at;
@@ -180,9 +180,8 @@ static void drain_done(struct replica *r)
 	while (j) {
 		struct rjob *next = j->next;
 		if (r->a->frepl)
-			filerepl_note_changes(r->a->frepl, cJSON_GetObjectItemCaseSensitive(j->entry, "changes"),
-					      j->serial);
-		cJSON_Delete(j->entry);
+			filerepl_note_changes(r->a->frepl, j->entry.changes, j->serial);
+		replentry_release(&j->entry);
 		xfree(j->line);
 		xfree(j);
 		j = next;
@@ -299,12 +298,31 @@ struct xfer {
 	int fd;                      /* snapshot: the temporary file */
 };
 
+/* The primary says its serial is serial (a response header, or a
+ * heartbeat after the last entry): with nothing left to apply, this
+ * replica is in sync as of now. */
+static void note_primary_serial(struct replica *r, int64_t serial)
+{
+	pthread_mutex_lock(&r->mu);
+	if (serial > r->primary_serial)
+		r->primary_serial = serial;
+	r->contacted_at = now_s();
+	if (r->inflight == 0 && r->applied >= r->primary_serial)
+		r->in_sync_at = r->contacted_at;
+	pthread_mutex_unlock(&r->mu);
+}
+
 static size_t on_header(char *p, size_t sz, size_t nm, void *arg)
 {
 	struct xfer *x = arg;
 	struct replica *r = x->r;
 	size_t n = sz * nm;
-	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+	if ((n == 2 && p[0] == '\r') || (n == 1 && p[0] == '\n')) {
+		long status = 0;
+		curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
+		if (status == 200 && r->hdr_serial >= 0)
+			note_primary_serial(r, r->hdr_serial);
+	} else if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
 		r->hdr_uuid[0] = '\0';
 		r->hdr_serial = -1;
 	} else if (n > 13 && strncasecmp(p, "X-DEVPI-UUID:", 13) == 0) {
@@ -446,34 +464,30 @@ static void note_acl_read(struct app *a, const cJSON *changes)
 /* One complete line of the stream. */
 static int stream_line(struct replica *r, char *p, size_t n)
 {
-	cJSON *e = cJSON_ParseWithLength(p, n);
-	const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "serial");
-	int rc = ERR_OK;
-	if (cJSON_IsNull(s)) {               /* heartbeat */
-		pthread_mutex_lock(&r->mu);
-		r->contacted_at = now_s();
-		pthread_mutex_unlock(&r->mu);
-		goto out;
-	}
-	if (!cJSON_IsNumber(s) || !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(e, "changes"))) {
+	struct replentry e;
+	int rc = replentry_parse(p, n, STORE_KEY_MAX, &e);
+	if (rc) {
 		set_error(r, "malformed changelog line (%zu bytes) after serial %" PRId64, n, r->expect - 1);
-		rc = ERR_PARSE;
+		return rc;
+	}
+	if (e.kind == REPLENTRY_HEARTBEAT) {
+		note_primary_serial(r, -1);
+		drain_done(r);
 		goto out;
 	}
-	if (s->valuedouble != (double)r->expect) {
-		set_error(r, "changelog stream sent serial %.0f where %" PRId64 " was due", s->valuedouble, r->expect);
+	if (e.serial != r->expect) {
+		set_error(r, "changelog stream sent serial %" PRId64 " where %" PRId64 " was due", e.serial, r->expect);
 		rc = ERR_CONFLICT;
 		goto out;
 	}
-	note_acl_read(r->a, cJSON_GetObjectItemCaseSensitive(e, "changes"));
+	note_acl_read(r->a, e.changes);
 	struct rjob *j = xcalloc(1, sizeof *j);
 	j->r = r;
 	j->line = xstrndup(p, n);
 	j->len = n;
 	j->entry = e;
-	e = NULL;
+	memset(&e, 0, sizeof e);
 	j->serial = r->expect++;
-	j->ptime = json_get_num(j->entry, "time", 0);
 	j->job.run = apply_run;
 	j->job.done = apply_done;
 	j->job.arg = j;
@@ -487,13 +501,13 @@ static int stream_line(struct replica *r, char *p, size_t n)
 		r->inflight_bytes += n;
 		if (j->serial > r->primary_serial) {
 			r->primary_serial = j->serial;
-			r->primary_serial_ts = j->ptime;
+			r->primary_serial_ts = j->entry.time;
 		}
 		r->contacted_at = now_s();
 	}
 	pthread_mutex_unlock(&r->mu);
 	if (rc) {
-		cJSON_Delete(j->entry);
+		replentry_release(&j->entry);
 		xfree(j->line);
 		xfree(j);
 		goto out;
@@ -501,7 +515,7 @@ static int stream_line(struct replica *r, char *p, size_t n)
 	store_writer_submit(r->a->store, &j->job);
 	drain_done(r);
 out:
-	cJSON_Delete(e);
+	replentry_release(&e);
 	return rc;
 }
 
@@ -611,7 +625,7 @@ static int snap_run(struct store_txn *t, void *arg)
 {
 	struct snap_job *s = arg;
 	struct buf line, val;
-	cJSON *e = NULL;
+	struct replentry e = { 0 };
 	uint64_t count = 0;
 	bool ended = false;
 	int rc = ERR_OK;
@@ -622,15 +636,14 @@ static int snap_run(struct store_txn *t, void *arg)
 		rc = ERR_IO;
 		goto out;
 	}
-	if (!read_line(f, &line, &rc) || !(e = cJSON_ParseWithLength(line.p, line.len)) ||
-	    !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(e, "serial"))) {
+	if (!read_line(f, &line, &rc) || replentry_parse_snapshot(line.p, line.len, STORE_KEY_MAX, &e) ||
+	    e.kind != REPLENTRY_SNAP_HEAD) {
 		snprintf(s->why, sizeof s->why, "the snapshot does not start with its serial");
 		rc = rc ? rc : ERR_PARSE;
 		goto out;
 	}
-	s->serial = (int64_t)json_get_num(e, "serial", -1);
-	cJSON_Delete(e);
-	e = NULL;
+	s->serial = e.serial;
+	replentry_release(&e);
 	if (s->serial < store_txn_serial(t)) {
 		snprintf(s->why, sizeof s->why, "the snapshot's serial %" PRId64 " is older than this replica's",
 			 s->serial);
@@ -640,27 +653,23 @@ static int snap_run(struct store_txn *t, void *arg)
 	if ((rc = store_snapshot_begin(t)))
 		goto out;
 	while (!ended && read_line(f, &line, &rc)) {
-		e = cJSON_ParseWithLength(line.p, line.len);
-		const char *key = json_get_str(e, "key");
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "value");
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "end"))) {
-			ended = json_get_num(e, "count", -1) == (double)count;
-			if (!ended) {
+		if (replentry_parse_snapshot(line.p, line.len, STORE_KEY_MAX, &e) || e.kind == REPLENTRY_SNAP_HEAD) {
+			snprintf(s->why, sizeof s->why, "malformed snapshot line after %" PRIu64 " records", count);
+			rc = ERR_PARSE;
+		} else if (e.kind == REPLENTRY_SNAP_END) {
+			ended = true;
+			if (e.count != count) {
 				snprintf(s->why, sizeof s->why, "the snapshot's count does not match its records");
 				rc = ERR_PARSE;
 			}
-		} else if (!key || !v || cJSON_IsNull(v)) {
-			snprintf(s->why, sizeof s->why, "malformed snapshot record after %" PRIu64 " records", count);
-			rc = ERR_PARSE;
 		} else {
 			buf_reset(&val);
-			rc = json_print_compact(v, &val);
+			rc = json_print_compact(e.value, &val);
 			if (!rc)
-				rc = store_snapshot_put(t, key, val.p, val.len);
+				rc = store_snapshot_put(t, e.key, val.p, val.len);
 			count++;
 		}
-		cJSON_Delete(e);
-		e = NULL;
+		replentry_release(&e);
 		if (rc)
 			goto out;
 	}
@@ -671,7 +680,7 @@ static int snap_run(struct store_txn *t, void *arg)
 	if (!rc)
 		rc = store_snapshot_end(t, s->serial);
 out:
-	cJSON_Delete(e);
+	replentry_release(&e);
 	if (f)
 		fclose(f);
 	buf_release(&line);
