@@ -612,6 +612,15 @@ void filerepl_in_sync(struct filerepl *f)
 	pthread_mutex_unlock(&f->mu);
 }
 
+void filerepl_rescan(struct filerepl *f)
+{
+	if (!f || !f->nthreads)
+		return;
+	pthread_mutex_lock(&f->mu);
+	f->overflow = true;             /* the next in_sync scans every record again */
+	pthread_mutex_unlock(&f->mu);
+}
+
 /* ---- the scan ------------------------------------------------------------------- */
 
 struct scan {

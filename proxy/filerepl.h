@@ -51,6 +51,11 @@ void filerepl_note_changes(struct filerepl *f, const struct cJSON *changes, int6
  * missing. */
 void filerepl_in_sync(struct filerepl *f);
 
+/* Every record changed without passing through filerepl_note_changes (a
+ * snapshot replaced them all): the next filerepl_in_sync scans them all
+ * again.  NULL-tolerant. */
+void filerepl_rescan(struct filerepl *f);
+
 /* Adds what /+status shows (API.md 8.7) to result: each failing relpath
  * into result's "replication-errors" object ({url, message, relpath}),
  * and "replica-files-in-sync-at" / "replica-init-queue-finished-at"

@@ -238,13 +238,8 @@ static int up_head(void *arg, long status, const char *eff, const struct upstrea
 			continue;
 		}
 		if (name_eq(n, nl, "x-devpi-serial")) {
-			char tmp[24];
-			size_t k = vl < sizeof tmp - 1 ? vl : sizeof tmp - 1;
-			memcpy(tmp, v, k);
-			tmp[k] = '\0';
-			char *end;
-			long long s = strtoll(tmp, &end, 10);
-			if (k > 0 && *end == '\0' && s >= 0)
+			long long s;
+			if (upstream_header_num(v, vl, &s) == ERR_OK)
 				f->serial = s;
 			continue;
 		}

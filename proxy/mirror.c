@@ -562,14 +562,9 @@ static int repl_on_head(void *arg, long status, const char *eff, const struct up
 	struct fetch *fe = arg;
 	fe->status = status;
 	for (size_t i = 0; i < nh; i++) {
+		long long v;
 		if (h[i].name_len == 14 && !strncasecmp(h[i].name, "x-devpi-serial", 14)) {
-			char tmp[24];
-			size_t n = h[i].value_len < sizeof tmp - 1 ? h[i].value_len : sizeof tmp - 1;
-			memcpy(tmp, h[i].value, n);
-			tmp[n] = '\0';
-			char *end;
-			long long v = strtoll(tmp, &end, 10);
-			if (n > 0 && *end == '\0' && v >= 0)
+			if (upstream_header_num(h[i].value, h[i].value_len, &v) == ERR_OK)
 				fe->primary_serial = v;
 		} else if (h[i].name_len == 13 && !strncasecmp(h[i].name, "cache-control", 13) &&
 			   memmem(h[i].value, h[i].value_len, "no-cache", 8)) {

@@ -219,13 +219,8 @@ static int dl_head(void *arg, long status, const char *eff, const struct upstrea
 		return status == 404 ? ERR_NOTFOUND : ERR_UPSTREAM;
 	for (size_t i = 0; i < nh; i++) {
 		if (h[i].name_len == 14 && !strncasecmp(h[i].name, "content-length", 14)) {
-			char tmp[32];
-			size_t n = h[i].value_len < sizeof tmp - 1 ? h[i].value_len : sizeof tmp - 1;
-			memcpy(tmp, h[i].value, n);
-			tmp[n] = '\0';
-			char *end;
-			long long v = strtoll(tmp, &end, 10);
-			if (*end || v < 0)
+			long long v;
+			if (upstream_header_num(h[i].value, h[i].value_len, &v) != ERR_OK)
 				return ERR_UPSTREAM;
 			d->content_length = v;
 		} else if (h[i].name_len == 13 && !strncasecmp(h[i].name, "last-modified", 13)) {

@@ -129,6 +129,19 @@ static cJSON *user_record(const char *name, const char *pwhash)
 	return u;
 }
 
+int model_put_identity(struct store_txn *t)
+{
+	uint8_t id[16], secret[32];
+	char uuid[33];
+	int rc;
+	if ((rc = random_bytes(id, sizeof id)) || (rc = random_bytes(secret, sizeof secret)))
+		return rc;
+	hex_encode(id, sizeof id, uuid);
+	if ((rc = store_meta_put(t, "uuid", uuid, 32)) || (rc = store_meta_put(t, "secret", secret, 32)))
+		return rc;
+	return store_meta_put(t, "schema", "1", 1);
+}
+
 int model_init(struct store *st, const struct config *cfg)
 {
 	struct store_txn *t = NULL;
@@ -158,13 +171,7 @@ int model_init(struct store *st, const struct config *cfg)
 		rc = ERR_EXISTS;
 		goto fail;
 	}
-	uint8_t id[16], secret[32];
-	char uuid[33];
-	if ((rc = random_bytes(id, sizeof id)) || (rc = random_bytes(secret, sizeof secret)))
-		goto fail;
-	hex_encode(id, sizeof id, uuid);
-	if ((rc = store_meta_put(t, "uuid", uuid, 32)) || (rc = store_meta_put(t, "secret", secret, 32)) ||
-	    (rc = store_meta_put(t, "schema", "1", 1)))
+	if ((rc = model_put_identity(t)))
 		goto fail;
 	root = user_record("root", pwhash);
 	if ((rc = model_put(t, "user/root", root)))

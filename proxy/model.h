@@ -35,6 +35,9 @@ int model_load_node(struct store *st, char uuid[33], uint8_t secret[32], _Atomic
  * cfg->root_passwd is NULL. */
 int model_init(struct store *st, const struct config *cfg);
 int model_is_initialized(struct store *st, bool *yes);
+/* Writes a new node identity into t's meta: a random uuid and token
+ * secret, and the schema version (init, and a replica's first start). */
+int model_put_identity(struct store_txn *t);
 /* Whether some index config has an acl_read (true when unsure). */
 bool model_any_acl_read(struct store *st);
 

@@ -200,50 +200,63 @@ static void wait_jobs(struct replica *r)
 	drain_done(r);
 }
 
-struct meta_job {
+/* A writer job this thread waits for (blocking is fine here: never an
+ * event loop). */
+struct wait_job {
 	struct store_job job;
-	const char *name;
-	const void *val;
-	size_t len;
+	int (*run)(struct store_txn *t, void *arg);
+	void *arg;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool done;
 	int rc;
 };
 
+static int wait_run(struct store_txn *t, void *arg)
+{
+	struct wait_job *w = arg;
+	return w->run(t, w->arg);
+}
+
+static void wait_done(void *arg, int rc, int64_t serial)
+{
+	struct wait_job *w = arg;
+	pthread_mutex_lock(&w->mu);
+	w->rc = rc;
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Runs run(t, arg) as a writer job; its result once durable. */
+static int run_and_wait(struct store *st, int (*run)(struct store_txn *t, void *arg), void *arg)
+{
+	struct wait_job w = { .run = run, .arg = arg };
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	w.job.run = wait_run;
+	w.job.done = wait_done;
+	w.job.arg = &w;
+	store_writer_submit(st, &w.job);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	return w.rc;
+}
+
+struct meta_put {
+	const char *name;
+	const void *val;
+	size_t len;
+};
+
 static int meta_run(struct store_txn *t, void *arg)
 {
-	struct meta_job *m = arg;
+	struct meta_put *m = arg;
 	return store_meta_put(t, m->name, m->val, m->len);
-}
-
-static void meta_done(void *arg, int rc, int64_t serial)
-{
-	struct meta_job *m = arg;
-	pthread_mutex_lock(&m->mu);
-	m->rc = rc;
-	m->done = true;
-	pthread_cond_signal(&m->cv);
-	pthread_mutex_unlock(&m->mu);
-}
-
-/* Stores a meta name through the writer and waits for it. */
-static int meta_put_wait(struct replica *r, const char *name, const void *val, size_t len)
-{
-	struct meta_job m = { .name = name, .val = val, .len = len };
-	pthread_mutex_init(&m.mu, NULL);
-	pthread_cond_init(&m.cv, NULL);
-	m.job.run = meta_run;
-	m.job.done = meta_done;
-	m.job.arg = &m;
-	store_writer_submit(r->a->store, &m.job);
-	pthread_mutex_lock(&m.mu);
-	while (!m.done)
-		pthread_cond_wait(&m.cv, &m.mu);
-	pthread_mutex_unlock(&m.mu);
-	pthread_mutex_destroy(&m.mu);
-	pthread_cond_destroy(&m.cv);
-	return m.rc;
 }
 
 /* ---- the primary's identity -------------------------------------------- */
@@ -272,7 +285,8 @@ static int check_primary(struct replica *r, const char *uuid)
 		return ERR_CONFLICT;
 	}
 	if (!*known) {
-		int rc = meta_put_wait(r, "primary_uuid", uuid, strlen(uuid));
+		struct meta_put m = { "primary_uuid", uuid, strlen(uuid) };
+		int rc = run_and_wait(r->a->store, meta_run, &m);
 		if (rc) {
 			set_error(r, "cannot record the primary's uuid: %s", err_str(rc));
 			return rc;
@@ -597,13 +611,8 @@ static size_t file_sink(struct xfer *x, const char *p, size_t n)
 }
 
 struct snap_job {
-	struct store_job job;
 	const char *path;
 	int64_t serial;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool done;
-	int rc;
 	char why[200];
 };
 
@@ -688,16 +697,6 @@ out:
 	return rc;
 }
 
-static void snap_done(void *arg, int rc, int64_t serial)
-{
-	struct snap_job *s = arg;
-	pthread_mutex_lock(&s->mu);
-	s->rc = rc;
-	s->done = true;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-}
-
 static int snapshot(struct replica *r)
 {
 	struct xfer x = { .sink = file_sink, .fd = -1 };
@@ -720,25 +719,14 @@ static int snapshot(struct replica *r)
 	buf_release(&x.errbody);
 	if (rc)
 		goto out;
-	pthread_mutex_init(&s.mu, NULL);
-	pthread_cond_init(&s.cv, NULL);
-	s.job.run = snap_run;
-	s.job.done = snap_done;
-	s.job.arg = &s;
-	store_writer_submit(r->a->store, &s.job);
-	pthread_mutex_lock(&s.mu);
-	while (!s.done)
-		pthread_cond_wait(&s.cv, &s.mu);
-	pthread_mutex_unlock(&s.mu);
-	pthread_mutex_destroy(&s.mu);
-	pthread_cond_destroy(&s.cv);
-	rc = s.rc;
+	rc = run_and_wait(r->a->store, snap_run, &s);
 	if (rc) {
 		set_error(r, "cannot load the snapshot: %s%s%s", err_str(rc), *s.why ? ": " : "", s.why);
 		goto out;
 	}
 	if (model_any_acl_read(r->a->store))
 		atomic_store(&r->a->acl_read_used, true);
+	filerepl_rescan(r->a->frepl);
 	app_note_serial(r->a, s.serial);
 	pthread_mutex_lock(&r->mu);
 	r->applied = s.serial;

@@ -23,8 +23,8 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "common/util.h"
 #include "config/config.h"
+#include "proxy/model.h"
 #include "proxy/upstream.h"
 #include "store/store.h"
 
@@ -112,18 +112,10 @@ static int persist(struct store *st, enum role role, bool fresh_replica)
 	int rc = store_write_begin(st, &t);
 	if (rc)
 		return rc;
-	if (fresh_replica) {
-		uint8_t id[16], secret[32];
-		char uuid[33];
-		if ((rc = random_bytes(id, sizeof id)) || (rc = random_bytes(secret, sizeof secret)))
-			goto fail;
-		hex_encode(id, sizeof id, uuid);
-		if ((rc = store_meta_put(t, "uuid", uuid, 32)) || (rc = store_meta_put(t, "secret", secret, 32)) ||
-		    (rc = store_meta_put(t, "schema", "1", 1)))
-			goto fail;
-	}
-	rc = store_meta_put(t, "role", names[role], strlen(names[role]));
-fail:
+	if (fresh_replica)
+		rc = model_put_identity(t);
+	if (!rc)
+		rc = store_meta_put(t, "role", names[role], strlen(names[role]));
 	if (rc) {
 		store_abort(t);
 		return rc;

@@ -127,13 +127,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 static _Atomic int stop_rc;
+static struct event *stop_ev;
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(main_base);
+}
 
 /* Stops the server from any thread (the replica loop when it must not go
- * on); server_run then returns rc. */
+ * on); server_run then returns rc.  An activated event, not a loopbreak
+ * from here: a break asked for before the loop runs would be lost. */
 static void server_stop(int rc)
 {
 	atomic_store(&stop_rc, rc);
-	event_base_loopbreak(main_base);
+	event_active(stop_ev, EV_READ, 0);
 }
 
 /* The role's part of the app (API.md 8.1): flags, the primary's URL, and
@@ -232,6 +239,7 @@ int server_run(const struct config *cfg, struct store *st, const struct role_inf
 		evconnlistener_set_error_cb(ts[i].lis, on_accept_error);
 	}
 	main_base = event_base_new();
+	stop_ev = event_new(main_base, -1, 0, on_stop, NULL);
 	sigint = evsignal_new(main_base, SIGINT, on_signal, NULL);
 	sigterm = evsignal_new(main_base, SIGTERM, on_signal, NULL);
 	evsignal_add(sigint, NULL);
@@ -304,6 +312,9 @@ fail:
 	}
 	if (trim)
 		event_free(trim);
+	if (stop_ev)
+		event_free(stop_ev);
+	stop_ev = NULL;
 	replwatch_free(a.replwatch);
 	if (sigint)
 		event_free(sigint);

@@ -26,10 +26,12 @@
 #include "proxy/upstream.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <netinet/in.h>
@@ -1186,4 +1188,19 @@ fail:
 	xfree(op);
 	curl_url_cleanup(h);
 	return rc;
+}
+
+int upstream_header_num(const char *v, size_t n, long long *out)
+{
+	char tmp[24], *end = NULL;
+	if (n == 0 || n >= sizeof tmp || v[0] < '0' || v[0] > '9')
+		return ERR_PARSE;
+	memcpy(tmp, v, n);
+	tmp[n] = '\0';
+	errno = 0;
+	long long x = strtoll(tmp, &end, 10);
+	if (errno || *end)
+		return ERR_PARSE;
+	*out = x;
+	return ERR_OK;
 }

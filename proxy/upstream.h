@@ -223,4 +223,9 @@ const char *upstream_reason(const struct upstream_xfer *x, size_t *len);
  * characters; nothing is returned then. */
 int upstream_split_credentials(const char *url, char **clean_url, char **user, char **pass);
 
+/* A header value (v, n) that is a whole non-negative decimal number (a
+ * Content-Length, an X-DEVPI-SERIAL) into *out: ERR_OK, else ERR_PARSE
+ * (*out untouched). */
+int upstream_header_num(const char *v, size_t n, long long *out);
+
 #endif

@@ -108,7 +108,7 @@ int store_get(struct store_txn *t, const char *key, const char **val, size_t *le
 int store_put(struct store_txn *t, const char *key, const char *val, size_t len)
 {
 	size_t klen;
-	int rc = store_key_check(key, &klen), mrc;
+	int rc = store_key_check(key, &klen);
 
 	if (rc)
 		return rc;
@@ -121,14 +121,23 @@ int store_put(struct store_txn *t, const char *key, const char *val, size_t len)
 		return ERR_TOOBIG;
 	if (!val || !json_valid(val, len))
 		return ERR_INVAL;
+	rc = store_kv_write(t, key, klen, val, len);
+	if (rc == ERR_OK)
+		touch(t, key, klen);
+	return rc;
+}
+
+int store_kv_write(struct store_txn *t, const char *key, size_t klen, const char *val, size_t len)
+{
 	MDB_val k = { klen, (void *)key }, v = { len + 1, NULL };
-	mrc = mdb_put(t->txn, t->s->db_kv, &k, &v, MDB_RESERVE);
+	if (len >= UINT32_MAX)
+		return ERR_TOOBIG;
+	int mrc = mdb_put(t->txn, t->s->db_kv, &k, &v, MDB_RESERVE);
 	if (mrc)
 		return store_txn_fail(t, mrc, "put record");
 	memcpy(v.mv_data, val, len);
 	((char *)v.mv_data)[len] = '\0';
 	t->bytes += klen + len + 1;
-	touch(t, key, klen);
 	return ERR_OK;
 }
 

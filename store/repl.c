@@ -64,16 +64,7 @@ static int raw_set(struct store_txn *t, const char *key, const char *val, size_t
 		t->bytes += klen;
 		return ERR_OK;
 	}
-	if (len >= UINT32_MAX)
-		return ERR_TOOBIG;
-	MDB_val v = { len + 1, NULL };
-	mrc = mdb_put(t->txn, t->s->db_kv, &k, &v, MDB_RESERVE);
-	if (mrc)
-		return store_txn_fail(t, mrc, "put record");
-	memcpy(v.mv_data, val, len);
-	((char *)v.mv_data)[len] = '\0';
-	t->bytes += klen + len + 1;
-	return ERR_OK;
+	return store_kv_write(t, key, klen, val, len);
 }
 
 int store_apply_entry(struct store_txn *t, const char *p, size_t n, int64_t *serial)

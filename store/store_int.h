@@ -96,6 +96,10 @@ int store_key_check(const char *key, size_t *len);
 /* If t changed kv: takes the next serial, appends the changelog entry and
  * stores the new serial in meta; sets t->assigned.  Else nothing. */
 int store_changes_finalize(struct store_txn *t);
+/* Writes key (klen bytes, checked) = (val, len) with its trailing NUL,
+ * without listing it in the changelog (store_put lists it; replication
+ * writes the primary's entry itself). */
+int store_kv_write(struct store_txn *t, const char *key, size_t klen, const char *val, size_t len);
 /* Frees the list of changed keys. */
 void store_changes_release(struct store_txn *t);
 /* Reads the serial stored in meta within txn; -1 if absent. */

@@ -148,6 +148,29 @@ def test_upload_on_primary_shows_on_both_replicas(server_factory, tmp_path):
         assert polling[u]["serial"] == p.serial()
 
 
+def test_twine_upload_and_index_change_through_a_replica_reach_every_node(server_factory, tmp_path):
+    p = start_primary(server_factory, tmp_path)
+    r1 = start_replica(server_factory, tmp_path, p.url)
+    r2 = start_replica(server_factory, tmp_path, p.url)
+    st = p.new_stage()
+    via = Stage(r1, st.user, st.password)
+    d = pb.make_wheel(tmp_path / "tw", "twinerepl", "1.0")
+    via.twine(d)
+    # the uploader reads its own write from the replica it used, at once
+    assert link_names(r1, st, "twinerepl") == [d.filename]
+    ch = r1.jreq("PATCH", st.path, {"title": "set through a replica"}, auth=st.auth)
+    assert ch.status_code == 200 and ch.headers["X-DEVPI-PROXY"] == "replica", ch.text
+    assert r1.http.get(st.path, headers=JSON).json()["result"]["title"] == "set through a replica"
+    # the primary has both, and so does the other replica once it follows
+    assert link_names(p, st, "twinerepl") == [d.filename]
+    assert p.http.get(st.path, headers=JSON).json()["result"]["title"] == "set through a replica"
+    wait_serial(r2, p.serial())
+    assert link_names(r2, st, "twinerepl") == [d.filename]
+    assert r2.http.get(st.path, headers=JSON).json()["result"]["title"] == "set through a replica"
+    wait_files(r2, st, d)
+    assert r2.http.get(st.file_path(d)).content == d.data
+
+
 def test_replica_applies_entries_identically(server_factory, tmp_path):
     """Same changelog entries byte for byte, same records: index configs,
     users, deletions, a yank."""
