@@ -12,15 +12,15 @@
  * checked, blob only), and so is a mirror file the replica only knows as a
  * link: the primary fetches it from upstream once for everybody.  A
  * replica never extracts or writes anything that would need a record.  On
- * a primary, a request signed by one of its replicas may read any file:
- * the replica has checked its own client's permission.
+ * a primary, a request signed by one of its replicas (the router makes it
+ * the user "+replica") may read any file: the replica has checked its own
+ * client's permission.
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -37,7 +37,6 @@
 #include "proxy/mirror.h"
 #include "proxy/mirror_file.h"
 #include "proxy/model.h"
-#include "proxy/replauth.h"
 #include "proxy/web.h"
 #include "store/store.h"
 
@@ -186,22 +185,6 @@ static bool blob_present(struct store_txn *t, const cJSON *rec)
 	return hex && hex_decode(hex, strlen(hex), sha, 32) == ERR_OK && store_blob_get(t, sha, &b) == ERR_OK;
 }
 
-/* Whether r is signed by one of this primary's replicas (API.md 8.2). */
-static bool from_replica(const struct req *r)
-{
-	const struct app *a = r->app;
-	size_t len, ulen;
-	char u[65];
-	if (!a->primary || !a->have_repl_key)
-		return false;
-	const char *auth = req_header(r, "authorization", &len);
-	const char *uuid = req_header(r, "x-devpi-replica-uuid", &ulen);
-	if (!auth || !uuid || !ulen || ulen > 64)
-		return false;
-	snprintf(u, sizeof u, "%.*s", (int)ulen, uuid);
-	return replauth_check(a->repl_key, u, auth, len, time(NULL)) == ERR_OK;
-}
-
 /* The sha256 (hex) a link or record promises: hashes.sha256, else a
  * sha256 hash_spec; NULL if neither. */
 static const char *sha256_of(const cJSON *o)
@@ -311,7 +294,7 @@ void h_file_get(struct req *r)
 	struct buf rel = BUF_INIT;
 	cJSON *rec = NULL, *meta_of = NULL;
 	const char *fn = r->segs[r->nsegs - 1];
-	if (!from_replica(r) && !web_read_gate(r, r->segs[0], r->segs[1]))
+	if (!web_read_gate(r, r->segs[0], r->segs[1]))   /* a replica's signed fetch is "+replica" (perm.c) */
 		return;
 	if (name_check_filename(fn, strlen(fn)) != ERR_OK) {
 		resp_abort(r, 400, "invalid filename '%.100s'", fn);
