@@ -9,7 +9,7 @@
  *
  * Only a --role primary answers, and only a request signed by a replica
  * (replauth.c): the changelog carries password hashes.  New commits are
- * noticed by a 100 ms timer per waiting request comparing the committed
+ * noticed by a 10 ms timer per waiting request comparing the committed
  * serial, so the writer needs no list of listeners; output is produced as
  * the connection drains (back-pressure: a slow replica costs at most the
  * send-ahead bound in memory, and reads one entry at a time).
@@ -35,7 +35,7 @@
 #include "proxy/replwatch.h"
 #include "store/store.h"
 
-#define POLL_MS 100
+#define POLL_MS 10
 #define HEARTBEAT_MS 15000
 #define STREAM_MAX_MS 300000
 #define WAIT_ONE_MS 30000
