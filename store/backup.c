@@ -7,7 +7,9 @@
  * written by a helper thread into a pipe; this thread moves the bytes to
  * DEST/data.mdb.partial, counting them for the progress line, then fsyncs
  * and renames it to DEST/data.mdb and fsyncs the directory: DEST holds a
- * whole store or no data.mdb at all.
+ * whole store or no data.mdb at all.  Chunks of uploads still streaming at
+ * the snapshot are swept from the copy (as a server's start would), so the
+ * copy passes fsck as it is.
  */
 #include "store/store_int.h"
 
@@ -72,6 +74,25 @@ static int prepare_dest(const char *dest)
 		return ERR_EXISTS;
 	}
 	return ERR_OK;
+}
+
+/* Removes from the copy in dest the chunks of uploads that were still
+ * streaming when the snapshot was taken (no blob entry yet), as a server
+ * would at its start: the copy then passes fsck as it is. */
+static int sweep_copy(const char *dest)
+{
+	struct store_opts o = { .dir = dest };
+	struct store *c = NULL;
+	uint64_t removed = 0;
+	int rc = store_open(&o, &c);
+	if (!rc)
+		rc = store_sweep_orphans(c, &removed);
+	if (!rc && removed)
+		log_info("backup: left out %llu chunks of uploads in progress", (unsigned long long)removed);
+	store_close(c);
+	if (rc)
+		log_err("backup: cannot sweep the copy in '%s': %s", dest, err_str(rc));
+	return rc;
 }
 
 int store_backup(struct store *s, const char *dest, store_progress_fn progress, void *arg)
@@ -145,6 +166,8 @@ int store_backup(struct store *s, const char *dest, store_progress_fn progress, 
 			close(dfd);
 		}
 	}
+	if (!rc)
+		rc = sweep_copy(dest);
 out:
 	if (started)
 		pthread_join(th, NULL);

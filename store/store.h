@@ -90,7 +90,7 @@ typedef void (*store_progress_fn)(void *arg, uint64_t done, uint64_t total);
 
 /* Writes a consistent, compacted copy of s (one read snapshot; writers go
  * on) into the directory dest, created if missing, as a store a server can
- * open.  ERR_EXISTS if dest already holds one; ERR_IO on a write error
+ * open (chunks of uploads unfinished at the snapshot are swept from it).  ERR_EXISTS if dest already holds one; ERR_IO on a write error
  * (then no data.mdb is left in dest).  progress may be NULL.  Not for a
  * worker loop: it runs as long as the copy does. */
 int store_backup(struct store *s, const char *dest, store_progress_fn progress, void *arg);
