@@ -71,6 +71,7 @@ struct rjob {
 	size_t len;
 	struct replentry entry;      /* parsed, owned (file keys for file replication) */
 	int64_t serial;
+	int rc;                      /* the apply's result */
 	struct rjob *next;           /* completed list */
 };
 
@@ -149,6 +150,7 @@ static void apply_done(void *arg, int rc, int64_t serial)
 	struct replica *r = j->r;
 	if (!rc)
 		app_note_serial(r->a, j->serial);
+	j->rc = rc;
 	pthread_mutex_lock(&r->mu);
 	if (rc && !r->apply_rc)
 		r->apply_rc = rc;
@@ -179,7 +181,7 @@ static void drain_done(struct replica *r)
 	pthread_mutex_unlock(&r->mu);
 	while (j) {
 		struct rjob *next = j->next;
-		if (r->a->frepl)
+		if (r->a->frepl && j->rc == ERR_OK)
 			filerepl_note_changes(r->a->frepl, j->entry.changes, j->serial);
 		replentry_release(&j->entry);
 		xfree(j->line);
