@@ -21,10 +21,9 @@
  * a replica's records come only through the changelog.
  *
  * The scan that follows the first in_sync walks "file/" in batches of at
- * most FR_SCAN_BATCH keys, each under its own short read transaction: a
- * prefix holding more keys than that is split into its 255 one-byte
- * longer prefixes (the store has no "continue after this key" scan), so
- * no snapshot is held across the whole walk.
+ * most FR_SCAN_BATCH keys, each under its own short read transaction and
+ * resuming after the last key of the one before (store_scan_after), so no
+ * snapshot is held across the whole walk.
  *
  * Locks: f->mu guards the queue, the table, the error list and the status
  * times; each thread's th->mu guards its writer jobs in flight.  Both are
@@ -625,7 +624,7 @@ void filerepl_rescan(struct filerepl *f)
 
 struct scan {
 	struct filerepl *f;
-	char pfx[STORE_KEY_MAX + 2];
+	char last[STORE_KEY_MAX + 1];    /* the last key seen; "" before the first */
 	struct fr_wants w;
 	size_t seen;                     /* keys of this batch */
 	size_t queued;
@@ -635,73 +634,41 @@ struct scan {
 static int scan_key(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
 {
 	struct scan *sc = arg;
-	if (++sc->seen > FR_SCAN_BATCH)
-		return ERR_AGAIN;
+	if (sc->seen == FR_SCAN_BATCH)
+		return ERR_AGAIN;                /* the next batch resumes after last */
+	sc->seen++;
+	memcpy(sc->last, key, klen + 1);
 	cJSON *rec = cJSON_ParseWithLength(val, vlen);
 	wants_from_record(&sc->w, key + 5, rec);
 	cJSON_Delete(rec);
 	return ERR_OK;
 }
 
-/* Keys under the prefix sc->pfx[0..plen) in one read transaction, queued;
- * ERR_AGAIN (nothing queued) when there are more than FR_SCAN_BATCH. */
-static int scan_batch(struct scan *sc, size_t plen, bool exact)
-{
-	struct store_txn *t = NULL;
-	sc->pfx[plen] = '\0';
-	sc->seen = 0;
-	int rc = store_read_begin(sc->f->a->store, &t);
-	if (rc)
-		return rc;
-	if (exact) {
-		const char *v;
-		size_t len;
-		if (store_get(t, sc->pfx, &v, &len) == ERR_OK)
-			rc = scan_key(sc, sc->pfx, plen, v, len);
-	} else {
-		rc = store_scan(t, sc->pfx, scan_key, sc);
-	}
-	if (!rc)
-		wants_filter(sc->f, t, &sc->w);
-	store_abort(t);
-	if (!rc) {
-		sc->queued += sc->w.n;
-		if (!wants_queue(sc->f, &sc->w, -1))
-			sc->full = true;
-	}
-	wants_release(&sc->w);
-	return rc;
-}
-
-static int scan_prefix(struct scan *sc, size_t plen)
-{
-	if (atomic_load(&sc->f->stop) || sc->full)
-		return ERR_GONE;
-	int rc = scan_batch(sc, plen, false);
-	if (rc != ERR_AGAIN || plen >= STORE_KEY_MAX)
-		return rc == ERR_AGAIN ? ERR_OK : rc;
-	/* too many keys for one transaction: the key equal to the prefix,
-	 * then each one byte longer prefix (keys hold no NUL) */
-	if ((rc = scan_batch(sc, plen, true)))
-		return rc;
-	for (int c = 1; c < 256; c++) {
-		sc->pfx[plen] = (char)c;
-		if ((rc = scan_prefix(sc, plen + 1)))
-			return rc;
-	}
-	sc->pfx[plen] = '\0';
-	return ERR_OK;
-}
-
-/* Queues every stored file record whose blob is missing. */
+/* Queues every stored file record whose blob is missing, FR_SCAN_BATCH
+ * records per short read transaction. */
 static void scan_all(struct filerepl *f)
 {
 	struct scan *sc = xcalloc(1, sizeof *sc);
-	sc->f = f;
-	memcpy(sc->pfx, "file/", 6);
 	uint64_t t0 = time_mono_ms();
-	int rc = scan_prefix(sc, 5);
-	if (rc && !atomic_load(&f->stop) && !sc->full)
+	int rc = ERR_AGAIN;
+	sc->f = f;
+	while (rc == ERR_AGAIN && !atomic_load(&f->stop) && !sc->full) {
+		struct store_txn *t = NULL;
+		sc->seen = 0;
+		if ((rc = store_read_begin(f->a->store, &t)))
+			break;
+		rc = store_scan_after(t, "file/", *sc->last ? sc->last : NULL, scan_key, sc);
+		if (rc == ERR_OK || rc == ERR_AGAIN)
+			wants_filter(f, t, &sc->w);
+		store_abort(t);
+		if (rc == ERR_OK || rc == ERR_AGAIN) {
+			sc->queued += sc->w.n;
+			if (!wants_queue(f, &sc->w, -1))
+				sc->full = true;
+		}
+		wants_release(&sc->w);
+	}
+	if (rc && rc != ERR_AGAIN)
 		log_warn("file replication: scan of the file records failed: %s", err_str(rc));
 	else
 		log_info("file replication: scan queued %zu missing files in %" PRIu64 " ms%s", sc->queued,

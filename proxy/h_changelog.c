@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -157,19 +156,18 @@ static void clog_tick(evutil_socket_t fd, short what, void *arg)
 static bool replica_request(struct req *r, char u[65])
 {
 	struct app *a = r->app;
-	size_t len, ulen, elen;
+	size_t ulen, elen;
 	if (!a->primary) {
 		resp_message(r, 403, "Replication protocol disabled");
 		return false;
 	}
-	const char *auth = req_header(r, "authorization", &len);
+	/* the router checked the signature: a signed request is REPLAUTH_USER */
 	const char *uuid = req_header(r, "x-devpi-replica-uuid", &ulen);
-	snprintf(u, 65, "%.*s", uuid ? (int)(ulen < 64 ? ulen : 64) : 0, uuid ? uuid : "");
-	if (!auth || !uuid || ulen > 64 || !a->have_repl_key ||
-	    replauth_check(a->repl_key, u, auth, len, time(NULL)) != ERR_OK) {
+	if (!r->user || strcmp(r->user, REPLAUTH_USER) != 0 || !uuid) {
 		resp_message(r, 403, "replica authentication failed: the changelog is only for this primary's replicas");
 		return false;
 	}
+	snprintf(u, 65, "%.*s", (int)(ulen < 64 ? ulen : 64), uuid);
 	const char *exp = req_header(r, "x-devpi-expected-primary-id", &elen);
 	if (exp && elen > 0 && (elen != strlen(a->uuid) || memcmp(exp, a->uuid, elen) != 0)) {
 		resp_message(r, 409, "this primary has uuid %s, the replica expects %.*s", a->uuid,
@@ -178,7 +176,6 @@ static bool replica_request(struct req *r, char u[65])
 	}
 	return true;
 }
-
 
 void h_changelog(struct req *r)
 {
@@ -276,38 +273,41 @@ static void snap_close(struct req *r)
 	}
 }
 
-static void snap_pump(struct req *r)
+/* One record into the stream; ERR_AGAIN (a pause, not a failure) once
+ * SEND_AHEAD bytes wait in the output. */
+static int snap_record(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
 {
+	struct req *r = arg;
 	struct snap *s = r->hctx;
 	struct buf b = BUF_INIT;
-	const char *k, *v;
-	size_t kl, vl;
-	int rc = ERR_OK;
-	while (s && resp_pending(r) < SEND_AHEAD) {
-		rc = store_next(s->t, s->started ? s->last : NULL, &k, &kl, &v, &vl);
-		if (rc)
-			break;
-		memcpy(s->last, k, kl);
-		s->last[kl] = '\0';
-		s->started = true;
-		cJSON *ks = cJSON_CreateString(s->last);
-		buf_reset(&b);
-		if (buf_adds(&b, "{\"key\":") || json_print_compact(ks, &b) || buf_adds(&b, ",\"value\":") ||
-		    buf_add(&b, v, vl) || buf_adds(&b, "}\n"))
-			rc = ERR_NOMEM;
-		cJSON_Delete(ks);
-		if (rc)
-			break;
+	if (resp_pending(r) >= SEND_AHEAD)
+		return ERR_AGAIN;
+	cJSON *ks = cJSON_CreateString(key);
+	int rc = buf_adds(&b, "{\"key\":") || json_print_compact(ks, &b) || buf_adds(&b, ",\"value\":") ||
+			 buf_add(&b, val, vlen) || buf_adds(&b, "}\n") ? ERR_NOMEM : ERR_OK;
+	cJSON_Delete(ks);
+	if (!rc) {
 		resp_write(r, b.p, b.len);
+		memcpy(s->last, key, klen + 1);
+		s->started = true;
 		s->count++;
 	}
 	buf_release(&b);
-	if (rc == ERR_NOTFOUND) {
+	return rc;
+}
+
+static void snap_pump(struct req *r)
+{
+	struct snap *s = r->hctx;
+	if (!s)
+		return;
+	int rc = store_scan_after(s->t, "", s->started ? s->last : NULL, snap_record, r);
+	if (rc == ERR_OK) {
 		char end[64];
 		int n = snprintf(end, sizeof end, "{\"end\":true,\"count\":%llu}\n", (unsigned long long)s->count);
 		resp_write(r, end, (size_t)n);
 		resp_end(r);
-	} else if (rc) {
+	} else if (rc != ERR_AGAIN) {
 		log_err("snapshot: cannot read the store after '%s': %s", s->last, err_str(rc));
 		resp_abort_stream(r);
 	}

@@ -386,7 +386,7 @@ void h_user_put(struct req *r)
 			resp_message(r, 403, "anonymous user creation is not allowed; authenticate first");
 		return;
 	}
-	if (strcmp(name, "+replica") == 0 || name[0] == '+') {
+	if (name[0] == '+') {              /* e.g. REPLAUTH_USER */
 		resp_message(r, 400, "username '%s' is not allowed", name);
 		return;
 	}

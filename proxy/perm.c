@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "proxy/app.h"
 #include "proxy/conn.h"
+#include "proxy/replauth.h"
 #include "proxy/web.h"
 
 static bool principal_matches(const struct req *r, const char *p, size_t n)
@@ -110,7 +111,7 @@ bool perm_mirror_admin(const struct req *r)
 bool perm_can_read(const struct req *r, const char *user, const cJSON *cfg)
 {
 	const cJSON *acl = cJSON_GetObjectItemCaseSensitive(cfg, "acl_read");
-	if (r->user && strcmp(r->user, "+replica") == 0)
+	if (r->user && strcmp(r->user, REPLAUTH_USER) == 0)
 		return true;
 	if (!acl)
 		return true;     /* default [":ANONYMOUS:"] */

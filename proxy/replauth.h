@@ -19,6 +19,9 @@
 #define REPLAUTH_MAX_AGE 60
 #define REPLAUTH_SECRET_MAX 4096       /* bytes read from a secretfile */
 #define REPLAUTH_HDR_MAX 200
+/* The user a validly signed replica request is served as (router.c): it
+ * may read every stage (perm.c) and nothing more. */
+#define REPLAUTH_USER "+replica"
 
 /* Reads path and derives the signing key.  ERR_NOTFOUND (missing),
  * ERR_TOOBIG (over REPLAUTH_SECRET_MAX), ERR_INVAL (empty). */

@@ -55,6 +55,7 @@
 #include "proxy/model.h"
 #include "proxy/replauth.h"
 #include "proxy/replentry.h"
+#include "proxy/upstream.h"
 #include "store/store.h"
 
 #define REPL_LINE_MAX (64u << 20)          /* one changelog entry or snapshot record */
@@ -93,9 +94,6 @@ struct replica {
 	/* one round's stream (the loop thread only) */
 	struct buf line;
 	int64_t expect;              /* serial the next line must carry */
-	int round_rc;                /* why the callbacks cut the transfer */
-	char hdr_uuid[65];
-	int64_t hdr_serial;
 
 	/* status (under mu) */
 	char primary_uuid[65];       /* "" before first contact */
@@ -312,6 +310,9 @@ struct xfer {
 	struct buf errbody;          /* a non-200 body, for the message */
 	size_t (*sink)(struct xfer *x, const char *p, size_t n);  /* 200 body bytes */
 	int fd;                      /* snapshot: the temporary file */
+	uint64_t bytes;              /* snapshot: written to it so far */
+	char hdr_uuid[65];           /* the response's X-DEVPI-UUID */
+	int64_t hdr_serial;          /* its X-DEVPI-SERIAL, -1 if none */
 };
 
 /* The primary says its serial is serial (a response header, or a
@@ -328,30 +329,39 @@ static void note_primary_serial(struct replica *r, int64_t serial)
 	pthread_mutex_unlock(&r->mu);
 }
 
+/* The value of header line (p, n) if it is name's, trimmed; NULL if not. */
+static const char *header_value(const char *p, size_t n, const char *name, size_t *vlen)
+{
+	size_t nl = strlen(name);
+	if (n <= nl || strncasecmp(p, name, nl) != 0 || p[nl] != ':')
+		return NULL;
+	const char *v = p + nl + 1, *e = p + n;
+	while (v < e && (*v == ' ' || *v == '\t'))
+		v++;
+	while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	*vlen = (size_t)(e - v);
+	return v;
+}
+
 static size_t on_header(char *p, size_t sz, size_t nm, void *arg)
 {
 	struct xfer *x = arg;
-	struct replica *r = x->r;
-	size_t n = sz * nm;
+	size_t n = sz * nm, vl;
+	const char *v;
+	long long serial;
 	if ((n == 2 && p[0] == '\r') || (n == 1 && p[0] == '\n')) {
 		long status = 0;
 		curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
-		if (status == 200 && r->hdr_serial >= 0)
-			note_primary_serial(r, r->hdr_serial);
+		if (status == 200 && x->hdr_serial >= 0)
+			note_primary_serial(x->r, x->hdr_serial);
 	} else if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-		r->hdr_uuid[0] = '\0';
-		r->hdr_serial = -1;
-	} else if (n > 13 && strncasecmp(p, "X-DEVPI-UUID:", 13) == 0) {
-		const char *v = p + 13, *e = p + n;
-		while (v < e && (*v == ' ' || *v == '\t'))
-			v++;
-		while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
-			e--;
-		snprintf(r->hdr_uuid, sizeof r->hdr_uuid, "%.*s", (int)(e - v < 64 ? e - v : 64), v);
-	} else if (n > 15 && strncasecmp(p, "X-DEVPI-SERIAL:", 15) == 0) {
-		char tmp[32];
-		snprintf(tmp, sizeof tmp, "%.*s", (int)(n - 15 < 31 ? n - 15 : 31), p + 15);
-		r->hdr_serial = strtoll(tmp, NULL, 10);
+		x->hdr_uuid[0] = '\0';     /* a new response (after a 1xx) */
+		x->hdr_serial = -1;
+	} else if ((v = header_value(p, n, "X-DEVPI-UUID", &vl))) {
+		snprintf(x->hdr_uuid, sizeof x->hdr_uuid, "%.*s", (int)(vl < 64 ? vl : 64), v);
+	} else if ((v = header_value(p, n, "X-DEVPI-SERIAL", &vl)) && upstream_header_num(v, vl, &serial) == ERR_OK) {
+		x->hdr_serial = serial;
 	}
 	return n;
 }
@@ -364,7 +374,7 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *arg)
 		x->head_checked = true;
 		curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &x->status);
 		if (x->status == 200) {
-			int rc = check_primary(x->r, x->r->hdr_uuid);
+			int rc = check_primary(x->r, x->hdr_uuid);
 			if (rc) {
 				x->rc = rc;
 				return 0;
@@ -397,6 +407,8 @@ static int primary_get(struct replica *r, struct xfer *x, const char *path, bool
 
 	x->r = r;
 	x->status = 0;
+	x->hdr_uuid[0] = '\0';
+	x->hdr_serial = -1;
 	x->head_checked = false;
 	x->rc = ERR_OK;
 	buf_init(&x->errbody, 1024);
@@ -580,8 +592,6 @@ static int follow(struct replica *r)
 	wait_jobs(r);
 	pthread_mutex_lock(&r->mu);
 	int arc = r->apply_rc;
-	if (r->hdr_serial > r->primary_serial)
-		r->primary_serial = r->hdr_serial;
 	pthread_mutex_unlock(&r->mu);
 	if (arc) {
 		set_error(r, "applying serial %" PRId64 " failed: %s", store_serial(r->a->store) + 1, err_str(arc));
@@ -598,6 +608,13 @@ static int follow(struct replica *r)
 static size_t file_sink(struct xfer *x, const char *p, size_t n)
 {
 	size_t off = 0;
+	uint64_t cap = x->r->a->cfg->map_size ? x->r->a->cfg->map_size : STORE_MAP_SIZE_DEFAULT;
+	x->bytes += n;
+	if (x->bytes > cap) {                /* more than this store could ever hold */
+		set_error(x->r, "the snapshot is larger than --map-size (%llu bytes)", (unsigned long long)cap);
+		x->rc = ERR_TOOBIG;
+		return 0;
+	}
 	while (off < n) {
 		ssize_t w = write(x->fd, p + off, n - off);
 		if (w < 0 && errno == EINTR)
@@ -806,7 +823,6 @@ int replica_start(struct app *a, void (*stop_server)(int rc), struct replica **o
 	r->done_tail = &r->done_head;
 	buf_init(&r->line, REPL_LINE_MAX);
 	r->primary_serial = -1;
-	r->hdr_serial = -1;
 	r->applied = store_serial(a->store);
 	r->started_at = now_s();
 	if (store_read_begin(a->store, &t) == ERR_OK) {

@@ -316,7 +316,7 @@ static void resolve_auth_then_route(struct req *r)
 			rc = auth_parse_basic(v, len, &user, &pass);
 	}
 	if (rc && is_replica_request(r)) {
-		r->user = xstrdup("+replica");  /* perm.c: may read every stage, nothing more */
+		r->user = xstrdup(REPLAUTH_USER);  /* perm.c: may read every stage, nothing more */
 		route(r);
 	} else if (rc || !*user || strlen(user) > 64 || name_check_user_index(user, strlen(user)) ||
 		   strlen(pass) > 4096) {

@@ -164,15 +164,22 @@ int store_del(struct store_txn *t, const char *key)
 
 int store_scan(struct store_txn *t, const char *prefix, store_scan_fn fn, void *arg)
 {
+	return store_scan_after(t, prefix, NULL, fn, arg);
+}
+
+int store_scan_after(struct store_txn *t, const char *prefix, const char *after, store_scan_fn fn, void *arg)
+{
 	MDB_cursor *cur = NULL;
 	char kb[STORE_KEY_MAX + 1];
-	size_t plen;
+	size_t plen, alen = 0;
 	int rc = ERR_OK, mrc;
 
 	if (!prefix)
 		prefix = "";
 	plen = strnlen(prefix, STORE_KEY_MAX + 1);
-	if (plen > STORE_KEY_MAX)
+	if (after)
+		alen = strnlen(after, STORE_KEY_MAX + 1);
+	if (plen > STORE_KEY_MAX || alen > STORE_KEY_MAX)
 		return ERR_TOOBIG;
 	if (t->err)
 		return t->err;
@@ -180,8 +187,12 @@ int store_scan(struct store_txn *t, const char *prefix, store_scan_fn fn, void *
 	if (mrc)
 		return store_txn_fail(t, mrc, "open cursor");
 
-	MDB_val k = { plen, (void *)prefix }, v;
-	mrc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+	/* start at the prefix, or past after when that sorts later */
+	bool past = after && strcmp(after, prefix) >= 0;
+	MDB_val k = { past ? alen : plen, (void *)(past ? after : prefix) }, v;
+	mrc = mdb_cursor_get(cur, &k, &v, k.mv_size ? MDB_SET_RANGE : MDB_FIRST);
+	if (mrc == 0 && past && k.mv_size == alen && memcmp(k.mv_data, after, alen) == 0)
+		mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	while (mrc == 0) {
 		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
 			break;
@@ -201,40 +212,6 @@ int store_scan(struct store_txn *t, const char *prefix, store_scan_fn fn, void *
 	if (mrc && mrc != MDB_NOTFOUND)
 		rc = store_txn_fail(t, mrc, "scan records");
 out:
-	mdb_cursor_close(cur);
-	return rc;
-}
-
-int store_next(struct store_txn *t, const char *after, const char **key, size_t *klen, const char **val,
-	       size_t *vlen)
-{
-	MDB_cursor *cur = NULL;
-	size_t alen = after ? strnlen(after, STORE_KEY_MAX + 1) : 0;
-	int rc = ERR_OK, mrc;
-
-	if (alen > STORE_KEY_MAX)
-		return ERR_TOOBIG;
-	if (t->err)
-		return t->err;
-	mrc = mdb_cursor_open(t->txn, t->s->db_kv, &cur);
-	if (mrc)
-		return store_txn_fail(t, mrc, "open cursor");
-	MDB_val k = { alen, (void *)after }, v;
-	mrc = mdb_cursor_get(cur, &k, &v, after ? MDB_SET_RANGE : MDB_FIRST);
-	if (mrc == 0 && after && k.mv_size == alen && memcmp(k.mv_data, after, alen) == 0)
-		mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	if (mrc == MDB_NOTFOUND) {
-		rc = ERR_NOTFOUND;
-	} else if (mrc) {
-		rc = store_txn_fail(t, mrc, "next record");
-	} else if (v.mv_size == 0 || ((const char *)v.mv_data)[v.mv_size - 1] != '\0') {
-		rc = ERR_CORRUPT;
-	} else {
-		*key = k.mv_data;
-		*klen = k.mv_size;
-		*val = v.mv_data;
-		*vlen = v.mv_size - 1;
-	}
 	mdb_cursor_close(cur);
 	return rc;
 }

@@ -151,13 +151,11 @@ typedef int (*store_scan_fn)(void *arg, const char *key, size_t klen, const char
  * end t nor write keys under prefix. */
 int store_scan(struct store_txn *t, const char *prefix, store_scan_fn fn, void *arg);
 
-/* The first record whose key sorts after after (NULL: the first record):
- * *key (klen bytes, not NUL-terminated) and *val (a NUL-terminated JSON
- * text, vlen without the NUL) are borrowed until t ends.  ERR_NOTFOUND
- * past the last.  For walks that pause between records (a snapshot sent
- * as a connection drains). */
-int store_next(struct store_txn *t, const char *after, const char **key, size_t *klen, const char **val,
-	       size_t *vlen);
+/* The same for the keys under prefix that sort after after (NULL: all of
+ * them): a walk that pauses between batches (each in its own read
+ * transaction, or as a connection drains) resumes after the last key it
+ * saw.  fn's non-zero return stops the scan and is returned. */
+int store_scan_after(struct store_txn *t, const char *prefix, const char *after, store_scan_fn fn, void *arg);
 
 /* The keys under prefix, in byte order, for callers that then write under
  * prefix (a scan must not) or walk nested prefixes.  keys[i] + plen is a

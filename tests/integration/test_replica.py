@@ -247,6 +247,13 @@ def test_anonymous_and_unsigned_replication_requests_get_403(server_factory, tmp
         assert p.http.get(path, headers=signed(secret=b"wrong")).status_code == 403
     ok = signed(secret=secretfile(tmp_path).read_bytes())
     assert p.http.get("/+changelog/0", headers=ok).status_code == 200
+    # what a replica says of itself is bounded before /+status shows it
+    long = dict(ok, **{"X-DEVPI-REPLICA-OUTSIDE-URL": "http://r.example/" + "x" * 6000})
+    assert p.http.get("/+changelog/0", headers=long).status_code == 200
+    seen = status(p)["polling_replicas"]
+    assert len(seen) == 1 and 0 < len(list(seen.values())[0]["outside-url"]) < 200
+    toolong = signed(secret=secretfile(tmp_path).read_bytes(), uuid="u" * 65)
+    assert p.http.get("/+changelog/0", headers=toolong).status_code == 403
     # a replica that expects another primary is told so
     h = dict(ok, **{"X-DEVPI-EXPECTED-PRIMARY-ID": "f" * 32})
     r = p.http.get("/+changelog/0-", headers=h)
@@ -432,6 +439,8 @@ class FakePrimary:
     def __init__(self, uuid="a" * 32):
         self.uuid = uuid
         self.lines = []
+        self.gone = False            # /+changelog answers 410: the replica asks /+snapshot
+        self.snapshot = b""
         self.requests = []
         fake = self
 
@@ -441,12 +450,22 @@ class FakePrimary:
 
             def do_GET(self):
                 fake.requests.append(self.path)
-                if not self.path.startswith("/+changelog/"):
+                if self.path == "/+snapshot":
+                    body = fake.snapshot
+                elif self.path.startswith("/+changelog/") and fake.gone:
+                    self.send_response(410)
+                    self.send_header("X-DEVPI-UUID", fake.uuid)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+                    return
+                elif self.path.startswith("/+changelog/"):
+                    body = b"".join(l if isinstance(l, bytes) else (json.dumps(l) + "\n").encode()
+                                    for l in fake.lines)
+                else:
                     self.send_response(404)
                     self.end_headers()
                     return
-                body = b"".join(l if isinstance(l, bytes) else (json.dumps(l) + "\n").encode()
-                                for l in fake.lines)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-ndjson")
                 self.send_header("X-DEVPI-UUID", fake.uuid)
@@ -512,3 +531,59 @@ def test_hostile_changelog_streams_never_apply_out_of_order(server_factory, tmp_
     wait_until(lambda: not r.alive(), 60, "the replica to stop")
     r.expected_exit = True
     assert r.proc.returncode != 0 and "b" * 32 in r.log_text()
+
+
+def snapshot_body(serial, records, count=None, end=True):
+    lines = [{"serial": serial}] + [{"key": k, "value": v} for k, v in records]
+    if end:
+        lines.append({"end": True, "count": len(records) if count is None else count})
+    return b"".join((json.dumps(l) + "\n").encode() for l in lines)
+
+
+def test_hostile_snapshots_never_replace_the_records(server_factory, tmp_path, fake_primary):
+    user = {"username": "eve", "pwhash": "x", "created": "2024-01-01T00:00:00Z"}
+    fake_primary.lines = [entry(0, {"user/eve": user}), entry(1, {"user/bob": user})]
+    r = start_replica(server_factory, tmp_path, fake_primary.url)
+    wait_serial(r, 1)
+    fake_primary.gone = True
+    good = [("user/zed", user), ("index/zed/dev", {"type": "stage", "bases": []})]
+    for body, why in ((snapshot_body(40, good, end=False), "incomplete (no end line)"),
+                      (snapshot_body(40, good, count=5), "count does not match"),
+                      (snapshot_body(40, good)[:-30], "malformed snapshot line"),
+                      (b'{"key": "user/x", "value": {}}\n', "does not start with its serial"),
+                      (snapshot_body(40, good).replace(b'"user/zed"', b'""'), "malformed snapshot line"),
+                      (snapshot_body(40, [("user/x", None)]), "malformed snapshot line"),
+                      (snapshot_body(0, good), "older than this replica's"),
+                      (b"{" * 100000 + b"\n", "does not start with its serial")):
+        fake_primary.snapshot = body
+        wait_until(lambda: why in json.dumps(status(r)["replication-errors"]), 60, why)
+        # nothing replaced: the old records and serial stand
+        assert r.serial() == 1
+        assert r.http.get("/bob", headers=JSON).status_code == 200
+        assert r.http.get("/zed", headers=JSON).status_code == 404
+        # a clean round resets the backoff
+        fake_primary.gone = False
+        fake_primary.lines = []
+        wait_until(lambda: status(r)["replication-errors"] == {}, 40, "a clean round")
+        fake_primary.gone = True
+    assert not list(r.serverdir.glob("replica-snapshot.tmp"))
+    fake_primary.snapshot = snapshot_body(40, good)
+    wait_serial(r, 40, 60)
+    assert r.http.get("/zed", headers=JSON).status_code == 200
+    assert r.http.get("/bob", headers=JSON).status_code == 404      # replaced, not merged
+    # and the stream goes on after the snapshot's serial
+    fake_primary.gone = False
+    fake_primary.lines = [entry(41, {"user/bob": user})]
+    wait_serial(r, 41, 60)
+    assert r.http.get("/bob", headers=JSON).status_code == 200
+    assert "/+changelog/41-" in fake_primary.requests
+
+
+def test_snapshot_bigger_than_the_map_is_refused_while_downloading(server_factory, tmp_path, fake_primary):
+    fake_primary.gone = True
+    fake_primary.snapshot = snapshot_body(5, [(f"user/u{i}", {"pad": "x" * 100000}) for i in range(100)])
+    r = start_replica(server_factory, tmp_path, fake_primary.url, args=["--map-size", "4M"])
+    wait_until(lambda: "larger than --map-size" in json.dumps(status(r)["replication-errors"]), 30,
+               "the size bound")
+    assert r.serial() == -1 and r.alive()
+    assert not list(r.serverdir.glob("replica-snapshot.tmp"))

@@ -233,7 +233,7 @@ def test_replica_that_cannot_follow_answers_504_after_proxy_timeout(pair):
     assert resp.status_code == 504, resp.text
     msg = json_message(resp)
     assert "succeeded on the primary" in msg and "not replicated" in msg, msg
-    assert 1.8 <= took < 8, took
+    assert 1.8 <= took < 30, took   # waited for the timeout, and no hang
     assert p.jreq("GET", f"/{user}").status_code == 200
     # errors are not waited for
     t0 = time.monotonic()
@@ -527,14 +527,14 @@ def test_primary_answers_that_are_refused_or_waited_for(fake_pair):
     resp = proxied(r.http.post("/hang", data=b"x", timeout=30))
     took = time.monotonic() - t0
     assert resp.status_code == 502 and "no answer within 2 s" in json_message(resp), resp.text
-    assert 1.8 <= took < 5, took
+    assert 1.8 <= took < 30, took
     # a success whose serial never arrives here: 504 after --proxy-timeout
     fake.routes["/lag"] = lambda h: (200, "OK", [("X-DEVPI-SERIAL", "7")], b"{}")
     t0 = time.monotonic()
     resp = proxied(r.http.post("/lag", data=b"x", timeout=30))
     assert resp.status_code == 504, resp.text
     assert "succeeded on the primary" in json_message(resp)
-    assert 1.8 <= time.monotonic() - t0 < 5
+    assert 1.8 <= time.monotonic() - t0 < 30
     # an error is passed on at once, whatever its serial
     fake.routes["/err"] = lambda h: (409, "Conflict", [("X-DEVPI-SERIAL", "99")], b'{"message": "no"}')
     t0 = time.monotonic()

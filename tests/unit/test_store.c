@@ -356,6 +356,28 @@ static void test_scan_prefix(void **state)
 	memset(longp, 'p', sizeof longp - 1);
 	longp[sizeof longp - 1] = '\0';
 	assert_int_equal(store_scan(t, longp, scan_cb, &d), ERR_TOOBIG);
+	assert_int_equal(store_scan_after(t, "p/", longp, scan_cb, &d), ERR_TOOBIG);
+
+	/* resuming: strictly after the key given, still under the prefix */
+	struct scan_acc e = { .n = 0 };
+	assert_int_equal(store_scan_after(t, "p/", "p/a", scan_cb, &e), ERR_OK);
+	assert_int_equal(e.n, 2);
+	assert_string_equal(e.keys[0], "p/b");
+	assert_string_equal(e.keys[1], "p/c");
+	struct scan_acc g = { .n = 0 };
+	assert_int_equal(store_scan_after(t, "p/", "p/aa", scan_cb, &g), ERR_OK);   /* not a key */
+	assert_int_equal(g.n, 2);
+	struct scan_acc h = { .n = 0 };
+	assert_int_equal(store_scan_after(t, "p/", "a", scan_cb, &h), ERR_OK);      /* before the prefix */
+	assert_int_equal(h.n, 4);
+	struct scan_acc i = { .n = 0 };
+	assert_int_equal(store_scan_after(t, "p/", "p/c", scan_cb, &i), ERR_OK);    /* the last one */
+	assert_int_equal(store_scan_after(t, "p/", "q", scan_cb, &i), ERR_OK);      /* past the prefix */
+	assert_int_equal(i.n, 0);
+	struct scan_acc j = { .n = 0 };
+	assert_int_equal(store_scan_after(t, "", "p/b", scan_cb, &j), ERR_OK);
+	assert_int_equal(j.n, 2);
+	assert_string_equal(j.keys[1], "q/a");
 	store_abort(t);
 }
 
